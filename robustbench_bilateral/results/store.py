@@ -1,0 +1,188 @@
+"""The results store: one SQLite file per run holding result rows and per-example outcomes.
+
+Layout: ``<out>/<run>/results.sqlite``, WAL journal. The file is marked as ours by
+``PRAGMA application_id`` (``APPLICATION_ID``) and carries its schema version in
+``PRAGMA user_version``; any other file is refused before SQLite opens it, so it stays untouched.
+
+Tables: ``cells`` (finished cells in completion order), ``rows`` (one per ``ResultRow``) and
+``outcomes`` (per cell and kind, one compact blob: booleans bit-packed with ``numpy.packbits``,
+integers as little-endian int64, floats as little-endian float64).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from robustbench_bilateral.errors import BilatError
+from robustbench_bilateral.results.row import ROW_FIELDS, ResultRow
+
+APPLICATION_ID = 0x42494C41
+SCHEMA_VERSION = 1
+FILENAME = "results.sqlite"
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+_SCHEMA = f"""
+CREATE TABLE cells (seq INTEGER PRIMARY KEY AUTOINCREMENT, cell_key TEXT NOT NULL UNIQUE);
+CREATE TABLE rows (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run TEXT NOT NULL, checkpoint TEXT NOT NULL, checkpoint_sha256 TEXT NOT NULL,
+    variant TEXT NOT NULL, task TEXT NOT NULL, dataset TEXT NOT NULL, split TEXT NOT NULL,
+    threat_family TEXT NOT NULL, threat TEXT NOT NULL, params TEXT NOT NULL, n INTEGER NOT NULL,
+    metric TEXT NOT NULL, value REAL, ci_low REAL, ci_high REAL, n_correct INTEGER,
+    seed INTEGER NOT NULL, device TEXT NOT NULL, flags TEXT NOT NULL, wall_s REAL,
+    versions TEXT NOT NULL, cell_key TEXT NOT NULL REFERENCES cells (cell_key)
+);
+CREATE INDEX rows_cell_key ON rows (cell_key);
+CREATE TABLE outcomes (
+    cell_key TEXT NOT NULL REFERENCES cells (cell_key), kind TEXT NOT NULL,
+    encoding TEXT NOT NULL, length INTEGER NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (cell_key, kind)
+);
+PRAGMA application_id = {APPLICATION_ID};
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+
+
+class StoreError(BilatError):
+    """A results file that cannot be used as it is."""
+
+
+def encode_outcome(values: np.ndarray) -> tuple[str, int, bytes]:
+    """``(encoding, length, blob)`` of a 1-D bool, integer or float array."""
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise TypeError(f"an outcome must be a 1-D array, got shape {array.shape}")
+    if array.dtype == np.bool_:
+        return "bits", len(array), np.packbits(array).tobytes()
+    if array.dtype.kind in "iu":
+        return "int64", len(array), array.astype("<i8").tobytes()
+    if array.dtype.kind == "f":
+        return "float64", len(array), array.astype("<f8").tobytes()
+    raise TypeError(f"an outcome must hold booleans, integers or floats, got dtype {array.dtype}")
+
+
+def decode_outcome(encoding: str, length: int, blob: bytes) -> np.ndarray:
+    """Inverse of ``encode_outcome``."""
+    if encoding == "bits":
+        return np.unpackbits(np.frombuffer(blob, dtype=np.uint8), count=length).astype(np.bool_)
+    return np.frombuffer(blob, dtype={"int64": "<i8", "float64": "<f8"}[encoding]).copy()
+
+
+def _check_header(path: Path) -> None:
+    """Refuse a non-empty file that is not a SQLite database of ours, reading only its header."""
+    with open(path, "rb") as handle:
+        header = handle.read(100)
+    if not header:
+        return
+    fix = f"pass another --out or run name, or move {path} away"
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        raise StoreError(f"{path} is not a SQLite database, so not a bilat-eval results store: {fix}")
+    (user_version,) = struct.unpack(">i", header[60:64])
+    (application_id,) = struct.unpack(">i", header[68:72])
+    if application_id != APPLICATION_ID:
+        raise StoreError(f"{path} is a SQLite database of another application (id {application_id:#x}): {fix}")
+    if user_version != SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has results schema {user_version}, this bilat-eval reads schema {SCHEMA_VERSION}: "
+            f"use the bilat-eval version that wrote it, or {fix}"
+        )
+
+
+class ResultStore:
+    """Rows and outcomes of one run; each cell is written in one transaction."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.exists():
+            _check_header(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._connection = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        self._connection.row_factory = sqlite3.Row
+        self._connection.execute("PRAGMA journal_mode = WAL")
+        self._connection.execute("PRAGMA foreign_keys = ON")
+        if self._connection.execute("PRAGMA user_version").fetchone()[0] == 0:
+            with self._transaction() as cursor:
+                cursor.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+
+    @classmethod
+    def for_run(cls, out: str | Path, run: str) -> ResultStore:
+        """The store of run ``run`` under the output folder ``out``: ``<out>/<run>/results.sqlite``."""
+        if not run or run in {".", ".."} or "/" in run or "\\" in run:
+            raise StoreError(f"run name {run!r} is not a plain folder name: choose one without slashes")
+        return cls(Path(out) / run / FILENAME)
+
+    def close(self) -> None:
+        """Close the connection; WAL content is checkpointed into the main file."""
+        self._connection.close()
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        cursor = self._connection.cursor()
+        try:
+            yield cursor
+        except BaseException:
+            if self._connection.in_transaction:
+                cursor.execute("ROLLBACK")
+            raise
+        finally:
+            cursor.close()
+
+    def has_cell(self, key: str) -> bool:
+        """Whether cell ``key`` is finished and stored."""
+        return self._connection.execute("SELECT 1 FROM cells WHERE cell_key = ?", (key,)).fetchone() is not None
+
+    def write_cell(self, key: str, rows: Sequence[ResultRow], outcomes: Mapping[str, np.ndarray]) -> None:
+        """Store a finished cell, its rows and its outcomes (``kind -> 1-D array``) all or nothing."""
+        columns = ", ".join(ROW_FIELDS)
+        placeholders = ", ".join(f":{name}" for name in ROW_FIELDS)
+        with self._transaction() as cursor:
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                cursor.execute("INSERT INTO cells (cell_key) VALUES (?)", (key,))
+            except sqlite3.IntegrityError as error:
+                raise StoreError(f"cell {key} is already stored in {self.path}: resume skips it, or start fresh") from error
+            for row in rows:
+                if row.cell_key != key:
+                    raise ValueError(f"a row of cell {row.cell_key} was written with cell {key}")
+                cursor.execute(f"INSERT INTO rows ({columns}) VALUES ({placeholders})", row.to_record())
+            for kind, values in outcomes.items():
+                cursor.execute(
+                    "INSERT INTO outcomes (cell_key, kind, encoding, length, data) VALUES (?, ?, ?, ?, ?)",
+                    (key, kind, *encode_outcome(values)),
+                )
+            cursor.execute("COMMIT")
+
+    def rows(self, cell_keys: Iterable[str] | None = None) -> list[ResultRow]:
+        """Stored rows in insertion order (cell by cell, then row by row), optionally of some cells only."""
+        query = f"SELECT {', '.join('r.' + name for name in ROW_FIELDS)} FROM rows r JOIN cells c USING (cell_key)"
+        records = self._connection.execute(f"{query} ORDER BY c.seq, r.id").fetchall()
+        wanted = None if cell_keys is None else set(cell_keys)
+        return [ResultRow.from_record(record) for record in records if wanted is None or record["cell_key"] in wanted]
+
+    def outcomes(self, key: str) -> dict[str, np.ndarray]:
+        """The outcomes of cell ``key`` by kind (empty if none are stored)."""
+        records = self._connection.execute(
+            "SELECT kind, encoding, length, data FROM outcomes WHERE cell_key = ? ORDER BY kind", (key,)
+        ).fetchall()
+        return {record["kind"]: decode_outcome(record["encoding"], record["length"], record["data"]) for record in records}
+
+    def clear(self) -> None:
+        """Delete every cell, row and outcome (the file and its schema stay)."""
+        with self._transaction() as cursor:
+            cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute("DELETE FROM outcomes")
+            cursor.execute("DELETE FROM rows")
+            cursor.execute("DELETE FROM cells")
+            cursor.execute("COMMIT")

@@ -1,0 +1,59 @@
+"""Per-example random streams, so random threats do not depend on batch size or batch order.
+
+Example ``i`` of an evaluation draws all its random numbers from its own ``torch.Generator``
+seeded by ``example_seed(seed, i)``; a batch stacks the draws of its examples. The same
+(seed, example index) therefore gives the same noise whether the example sits in a batch of 1 or
+of 64, on any rank of a sharded run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+_MASK64 = (1 << 64) - 1
+
+
+def example_seed(seed: int, index: int) -> int:
+    """Mix ``seed`` and an example ``index`` into a 63-bit seed (SplitMix64 finaliser)."""
+    z = (seed * 0x9E3779B97F4A7C15 + index + 1) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return (z ^ (z >> 31)) >> 1
+
+
+class ExampleRNG:
+    """Random draws for a batch of examples, one independent CPU generator per example.
+
+    Every method returns a tensor of shape ``(N, *shape)`` on ``device``: row ``n`` comes only
+    from example ``indices[n]``'s generator, in the order of calls.
+    """
+
+    def __init__(self, seed: int, indices: Sequence[int], device: torch.device | str = "cpu") -> None:
+        self.seed = seed
+        self.indices = [int(i) for i in indices]
+        self.device = torch.device(device)
+        self._generators = []
+        for index in self.indices:
+            generator = torch.Generator()
+            generator.manual_seed(example_seed(seed, index))
+            self._generators.append(generator)
+
+    def __len__(self) -> int:
+        return len(self._generators)
+
+    def rand(self, *shape: int) -> torch.Tensor:
+        """Uniform draws in [0, 1)."""
+        return self._stack(lambda g: torch.rand(shape, generator=g))
+
+    def randn(self, *shape: int) -> torch.Tensor:
+        """Standard normal draws."""
+        return self._stack(lambda g: torch.randn(shape, generator=g))
+
+    def randint(self, low: int, high: int, *shape: int) -> torch.Tensor:
+        """Integers uniform in [low, high)."""
+        return self._stack(lambda g: torch.randint(low, high, shape, generator=g))
+
+    def _stack(self, draw) -> torch.Tensor:
+        return torch.stack([draw(g) for g in self._generators]).to(self.device)

@@ -1,0 +1,158 @@
+"""What a training run learns from: batches, loss and held-out metric for images and for text."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robustbench_bilateral.data import DataSource, Task, image_tensors, text_lines
+from robustbench_bilateral.errors import InputError
+from robustbench_bilateral.rng import example_seed
+from robustbench_bilateral.text import WordVocab, sliding_window_nll
+from robustbench_bilateral.training.recipes import Recipe
+
+EVAL_BATCH = 256
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The generator that orders epoch ``epoch``'s batches: a resumed run replays the same order."""
+    return torch.Generator().manual_seed(example_seed(seed, epoch))
+
+
+class ImageTask:
+    """Image classification: shuffled mini-batches, cross-entropy, accuracy on the test split."""
+
+    kind = "image"
+
+    def __init__(self, source: DataSource, recipe: Recipe) -> None:
+        self.source = source
+        self.recipe = recipe
+        self.train_images, self.train_labels = image_tensors(source.split("train"), image_size=source.meta.image_size)
+        eval_split = "test" if "test" in source.meta.splits else source.meta.splits[-1]
+        self.eval_split = eval_split
+        self.eval_images, self.eval_labels = image_tensors(source.split(eval_split), image_size=source.meta.image_size)
+        self.mixing = None
+        if recipe.mixup or recipe.cutmix:
+            from timm.data import Mixup
+
+            self.mixing = Mixup(
+                mixup_alpha=recipe.mixup,
+                cutmix_alpha=recipe.cutmix,
+                label_smoothing=recipe.label_smoothing,
+                num_classes=len(source.meta.classes),
+            )
+
+    def model_kwargs(self) -> dict:
+        meta = self.source.meta
+        return {
+            "img_size": meta.image_size,
+            "in_chans": meta.channels,
+            "num_classes": len(meta.classes),
+            "mean": tuple(meta.mean),
+            "std": tuple(meta.std),
+        }
+
+    def checkpoint_fields(self) -> dict:
+        meta = self.source.meta
+        return {"task": Task.IMAGE_CLASSIFICATION.value, "normalization": {"mean": list(meta.mean), "std": list(meta.std)}}
+
+    def steps_per_epoch(self) -> int:
+        return self.recipe.steps_per_epoch or len(self.train_labels) // self.recipe.batch_size
+
+    def batches(self, seed: int, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = torch.randperm(len(self.train_labels), generator=epoch_generator(seed, epoch))
+        size = self.recipe.batch_size
+        for step in range(self.steps_per_epoch()):
+            index = order[step * size : (step + 1) * size]
+            yield self.train_images[index], self.train_labels[index]
+
+    def loss(self, model: nn.Module, batch) -> torch.Tensor:
+        """Cross-entropy with label smoothing; with Mixup/CutMix (timm), soft-target cross-entropy."""
+        images, labels = batch
+        if self.mixing is None:
+            return F.cross_entropy(model(images), labels, label_smoothing=self.recipe.label_smoothing)
+        images, targets = self.mixing(images, labels)
+        return torch.sum(-targets * F.log_softmax(model(images), dim=-1), dim=-1).mean()
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        """Top-1 accuracy (fraction) on the evaluation split."""
+        correct = 0
+        for start in range(0, len(self.eval_labels), EVAL_BATCH):
+            images = self.eval_images[start : start + EVAL_BATCH].to(device)
+            labels = self.eval_labels[start : start + EVAL_BATCH].to(device)
+            correct += int((model(images).argmax(-1) == labels).sum())
+        return {f"{self.eval_split}_accuracy": correct / len(self.eval_labels)}
+
+
+class LanguageTask:
+    """Word-level language modelling: random windows of the training stream, per-word perplexity."""
+
+    kind = "language"
+
+    def __init__(self, source: DataSource, recipe: Recipe, vocab_min_count: int = 2) -> None:
+        self.source = source
+        self.recipe = recipe
+        train_lines = text_lines(source.split("train"))
+        self.vocab = WordVocab.build(train_lines, min_count=vocab_min_count)
+        self.train_ids = self.vocab.encode_lines(train_lines)
+        self.test_ids = self.vocab.encode_lines(text_lines(source.split("test")))
+        self.context = int(recipe.model_kwargs.get("context_length", 128))
+        self.unigram_test_perplexity = self.unigram_perplexity()
+
+    def model_kwargs(self) -> dict:
+        return {"vocab_size": len(self.vocab)}
+
+    def checkpoint_fields(self) -> dict:
+        return {
+            "task": Task.LANGUAGE_MODELING.value,
+            "vocab": self.vocab.to_list(),
+            "context_length": self.context,
+            "unigram_test_perplexity": self.unigram_test_perplexity,
+        }
+
+    def steps_per_epoch(self) -> int:
+        return self.recipe.steps_per_epoch or len(self.train_ids) // (self.context * self.recipe.batch_size)
+
+    def batches(self, seed: int, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        generator = epoch_generator(seed, epoch)
+        span = self.context + 1
+        for _ in range(self.steps_per_epoch()):
+            starts = torch.randint(0, len(self.train_ids) - span, (self.recipe.batch_size,), generator=generator)
+            windows = torch.stack([self.train_ids[s : s + span] for s in starts.tolist()])
+            yield windows[:, :-1], windows[:, 1:]
+
+    def loss(self, model: nn.Module, batch) -> torch.Tensor:
+        inputs, targets = batch
+        logits = model(inputs)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        """Per-word test perplexity ``exp(sum NLL / words)`` from the sliding window."""
+        nll, counts = sliding_window_nll(model, self.test_ids, self.context, batch_size=64, device=device)
+        return {"test_perplexity": math.exp(float(nll.sum()) / float(counts.sum()))}
+
+    def unigram_perplexity(self) -> float:
+        """Perplexity of the training unigram distribution on the test stream (same vocabulary)."""
+        counts = Counter(self.train_ids.tolist())
+        total = sum(counts.values())
+        log_prob = sum(math.log(counts.get(token, 0.5) / total) for token in self.test_ids.tolist())
+        return math.exp(-log_prob / len(self.test_ids))
+
+
+def task_kind(source: DataSource) -> str:
+    """``"language"`` for text sources, ``"image"`` otherwise: the key of the recipe presets."""
+    return "language" if source.meta.task is Task.LANGUAGE_MODELING else "image"
+
+
+def build_task(source: DataSource, recipe: Recipe) -> ImageTask | LanguageTask:
+    """The training task of a source: language modelling for text, classification for images."""
+    if "train" not in source.meta.splits:
+        raise InputError(f"dataset '{source.meta.name}' has no train split: give a source with train and test splits")
+    return LanguageTask(source, recipe) if task_kind(source) == "language" else ImageTask(source, recipe)

@@ -1,0 +1,151 @@
+"""The training loop: AdamW with warm-up and cosine decay, a checkpoint per epoch, resumable.
+
+A run folder holds ``epoch-NNN.safetensors`` (one per finished epoch), ``resume.safetensors``
+(optimiser state after the last finished epoch), ``curve.csv`` (the learning curve) and, once all
+epochs are done, ``model.safetensors``. Batches of epoch ``e`` are drawn from a generator seeded
+by (seed, e), so a run that is killed and restarted replays exactly the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from safetensors.torch import load_model
+
+from robustbench_bilateral.checkpoint import read_metadata, save_checkpoint
+from robustbench_bilateral.data import load_source
+from robustbench_bilateral.errors import InputError
+from robustbench_bilateral.models import create_model
+from robustbench_bilateral.atomic import write_atomic
+from robustbench_bilateral.training.recipes import recipe_for
+from robustbench_bilateral.training.resume import load_resume_state, save_resume_state
+from robustbench_bilateral.training.tasks import build_task, task_kind
+
+FINAL_NAME = "model.safetensors"
+RESUME_NAME = "resume.safetensors"
+CURVE_NAME = "curve.csv"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where a run's final checkpoint is, its final metrics, and how it started."""
+
+    checkpoint: Path
+    metrics: dict
+    resumed_after_epoch: int
+    reused: bool
+
+
+def epoch_path(run_dir: Path, epoch: int) -> Path:
+    return run_dir / f"epoch-{epoch:03d}.safetensors"
+
+
+def train(
+    dataset: str,
+    variant: str,
+    preset: str,
+    run_dir: Path,
+    *,
+    epochs: int | None = None,
+    seed: int = 0,
+    device: torch.device = torch.device("cpu"),
+    fresh: bool = False,
+    on_event: Callable[[dict], None] = lambda event: None,
+) -> TrainResult:
+    """Train (or resume, or reuse) one checkpoint of ``variant`` on ``dataset``.
+
+    ``on_event`` receives ``{"event": "start", "epochs", "steps_per_epoch", "start_epoch"}``, then
+    ``{"event": "step", "epoch", "step", "loss", "items_per_s", "lr"}`` per optimiser step and
+    ``{"event": "epoch", "epoch", "metrics"}`` per finished epoch.
+    """
+    source = load_source(dataset)
+    recipe = recipe_for(task_kind(source), preset, epochs)
+    run_dir = Path(run_dir)
+    final = run_dir / FINAL_NAME
+    if fresh:
+        for path in [*run_dir.glob("epoch-*.safetensors"), final, run_dir / RESUME_NAME, run_dir / CURVE_NAME]:
+            path.unlink(missing_ok=True)
+    if final.exists():
+        return _reuse(final, dataset, variant, recipe.to_dict(), seed)
+
+    task = build_task(source, recipe)
+    torch.manual_seed(seed)
+    model = create_model(recipe.model, variant=variant, **recipe.model_kwargs, **task.model_kwargs()).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    start_epoch, step, curve = _resume(run_dir, model, optimizer, dataset, variant, recipe.to_dict(), seed)
+    steps_per_epoch = task.steps_per_epoch()
+    total_steps = recipe.epochs * steps_per_epoch
+    on_event({"event": "start", "epochs": recipe.epochs, "steps_per_epoch": steps_per_epoch, "start_epoch": start_epoch})
+    metrics: dict = {}
+    for epoch in range(start_epoch + 1, recipe.epochs + 1):
+        model.train()
+        started = time.perf_counter()
+        losses = []
+        for batch in task.batches(seed, epoch):
+            batch = tuple(part.to(device) for part in batch)
+            lr = recipe.lr_at(step, total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            tick = time.perf_counter()
+            loss = task.loss(model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if recipe.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+            optimizer.step()
+            step += 1
+            losses.append(float(loss))
+            items = batch[0].numel() if task.kind == "language" else len(batch[0])
+            on_event({"event": "step", "epoch": epoch, "step": step, "loss": losses[-1],
+                      "items_per_s": items / (time.perf_counter() - tick), "lr": lr})
+        model.eval()
+        metrics = task.evaluate(model, device)
+        save_checkpoint(
+            epoch_path(run_dir, epoch), model, dataset=dataset, recipe=recipe.to_dict(), seed=seed,
+            metrics=metrics, epoch=epoch, **task.checkpoint_fields(),
+        )
+        save_resume_state(run_dir / RESUME_NAME, optimizer, epoch, step)
+        curve.append({"epoch": epoch, "step": step, "lr": lr, "train_loss": sum(losses) / len(losses),
+                      **metrics, "epoch_seconds": round(time.perf_counter() - started, 3)})
+        write_atomic(run_dir / CURVE_NAME, pd.DataFrame(curve).to_csv(index=False))
+        on_event({"event": "epoch", "epoch": epoch, "metrics": metrics})
+    last = epoch_path(run_dir, recipe.epochs)
+    partial = final.with_name(final.name + ".tmp")
+    shutil.copyfile(last, partial)
+    partial.replace(final)
+    return TrainResult(final, read_metadata(final)["metrics"], start_epoch, reused=False)
+
+
+def _same_run(meta: dict, dataset: str, variant: str, recipe: dict, seed: int) -> bool:
+    from robustbench_bilateral.attention import parse_variant
+
+    return (meta.get("dataset"), meta.get("variant"), meta.get("recipe"), meta.get("seed")) == (
+        dataset, parse_variant(variant).name, recipe, seed)
+
+
+def _reuse(final: Path, dataset: str, variant: str, recipe: dict, seed: int) -> TrainResult:
+    meta = read_metadata(final)
+    if not _same_run(meta, dataset, variant, recipe, seed):
+        raise InputError(f"{final.parent} holds a finished run with other settings: choose another --out or add --fresh")
+    return TrainResult(final, meta["metrics"], int(meta["epoch"]), reused=True)
+
+
+def _resume(run_dir: Path, model, optimizer, dataset: str, variant: str, recipe: dict, seed: int):
+    """Load the last finished epoch's weights and optimiser state; returns (epoch, step, curve rows)."""
+    resume = run_dir / RESUME_NAME
+    if not resume.exists():
+        return 0, 0, []
+    epoch, step = load_resume_state(resume, optimizer)
+    checkpoint = epoch_path(run_dir, epoch)
+    if not _same_run(read_metadata(checkpoint), dataset, variant, recipe, seed):
+        raise InputError(f"{run_dir} holds an unfinished run with other settings: choose another --out or add --fresh")
+    load_model(model, str(checkpoint), strict=True)
+    curve_path = run_dir / CURVE_NAME
+    curve = pd.read_csv(curve_path).query("epoch <= @epoch").to_dict("records") if curve_path.exists() else []
+    return epoch, step, curve

@@ -1,0 +1,54 @@
+"""The real ``bilat-eval`` command line: help, version, list tables and the one error style."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """Run ``python -m cli ARGS`` in a subprocess, as a user's shell would."""
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_help_and_version():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("list", "train"):
+        assert command in result.stdout
+    version = run_cli("--version")
+    assert version.returncode == 0 and version.stdout.strip() == "bilat-eval, version 0.1.0"
+
+
+@pytest.mark.parametrize("what, expected", [
+    ("variants", ["softmax", "bilateral", "softmax+boost", "bilateral+boost", "twicing"]),
+    ("datasets", ["fmnist", "shakespeare", "mnist5k", "digits", "imagefolder:PATH", "npy:PATH", "hf:NAME"]),
+    ("models", ["bilat_vit_tiny_28", "bilat_vit_tiny_32", "bilat_deit_tiny_224", "bilat_deit_small_224", "bilat_lm"]),
+])
+def test_list_prints_a_table_of_each_registry(what, expected):
+    result = CliRunner().invoke(cli, ["list", what], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    for name in expected:
+        assert name in result.output
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["list", "nothing"], 2, "error: Invalid value for"),
+    (["no-such-command"], 2, "error: No such command 'no-such-command'"),
+    (["--device", "cuda", "list", "variants"], 2, "error: device 'cuda' is not available on this machine"),
+    (["train", "--task", "cifar99", "--variant", "softmax"], 2, "error: unknown dataset 'cifar99'"),
+])
+def test_errors_are_one_line_with_exit_code_and_no_traceback(args, code, message):
+    import torch
+
+    if "cuda" in args and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = run_cli(*args)
+    assert result.returncode == code
+    assert result.stderr.startswith(message)
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

@@ -27,26 +27,26 @@ SCHEMA_VERSION = 1
 FILENAME = "results.sqlite"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
-_SCHEMA = f"""
-CREATE TABLE cells (seq INTEGER PRIMARY KEY AUTOINCREMENT, cell_key TEXT NOT NULL UNIQUE);
-CREATE TABLE rows (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run TEXT NOT NULL, checkpoint TEXT NOT NULL, checkpoint_sha256 TEXT NOT NULL,
-    variant TEXT NOT NULL, task TEXT NOT NULL, dataset TEXT NOT NULL, split TEXT NOT NULL,
-    threat_family TEXT NOT NULL, threat TEXT NOT NULL, params TEXT NOT NULL, n INTEGER NOT NULL,
-    metric TEXT NOT NULL, value REAL, ci_low REAL, ci_high REAL, n_correct INTEGER,
-    seed INTEGER NOT NULL, device TEXT NOT NULL, flags TEXT NOT NULL, wall_s REAL,
-    versions TEXT NOT NULL, cell_key TEXT NOT NULL REFERENCES cells (cell_key)
-);
-CREATE INDEX rows_cell_key ON rows (cell_key);
-CREATE TABLE outcomes (
-    cell_key TEXT NOT NULL REFERENCES cells (cell_key), kind TEXT NOT NULL,
-    encoding TEXT NOT NULL, length INTEGER NOT NULL, data BLOB NOT NULL,
-    PRIMARY KEY (cell_key, kind)
-);
-PRAGMA application_id = {APPLICATION_ID};
-PRAGMA user_version = {SCHEMA_VERSION};
-"""
+_SCHEMA = (
+    "CREATE TABLE cells (seq INTEGER PRIMARY KEY AUTOINCREMENT, cell_key TEXT NOT NULL UNIQUE)",
+    """CREATE TABLE rows (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run TEXT NOT NULL, checkpoint TEXT NOT NULL, checkpoint_sha256 TEXT NOT NULL,
+        variant TEXT NOT NULL, task TEXT NOT NULL, dataset TEXT NOT NULL, split TEXT NOT NULL,
+        threat_family TEXT NOT NULL, threat TEXT NOT NULL, params TEXT NOT NULL, n INTEGER NOT NULL,
+        metric TEXT NOT NULL, value REAL, ci_low REAL, ci_high REAL, n_correct INTEGER,
+        seed INTEGER NOT NULL, device TEXT NOT NULL, flags TEXT NOT NULL, wall_s REAL,
+        versions TEXT NOT NULL, cell_key TEXT NOT NULL REFERENCES cells (cell_key)
+    )""",
+    "CREATE INDEX rows_cell_key ON rows (cell_key)",
+    """CREATE TABLE outcomes (
+        cell_key TEXT NOT NULL REFERENCES cells (cell_key), kind TEXT NOT NULL,
+        encoding TEXT NOT NULL, length INTEGER NOT NULL, data BLOB NOT NULL,
+        PRIMARY KEY (cell_key, kind)
+    )""",
+    f"PRAGMA application_id = {APPLICATION_ID}",
+    f"PRAGMA user_version = {SCHEMA_VERSION}",
+)
 
 
 class StoreError(BilatError):
@@ -106,9 +106,12 @@ class ResultStore:
         self._connection.row_factory = sqlite3.Row
         self._connection.execute("PRAGMA journal_mode = WAL")
         self._connection.execute("PRAGMA foreign_keys = ON")
-        if self._connection.execute("PRAGMA user_version").fetchone()[0] == 0:
-            with self._transaction() as cursor:
-                cursor.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+        with self._transaction() as cursor:
+            cursor.execute("BEGIN IMMEDIATE")
+            if cursor.execute("PRAGMA user_version").fetchone()[0] == 0:
+                for statement in _SCHEMA:
+                    cursor.execute(statement)
+            cursor.execute("COMMIT")
 
     @classmethod
     def for_run(cls, out: str | Path, run: str) -> ResultStore:

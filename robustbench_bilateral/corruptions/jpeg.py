@@ -1,0 +1,108 @@
+"""Baseline JPEG encode-decode as tensor ops: 8x8 block DCT, table quantisation, inverse DCT.
+
+Per image, in 8-bit units (x * 255): RGB goes to full-range YCbCr (JFIF, BT.601 weights), the
+chroma planes are averaged over 2x2 blocks (4:2:0, as Pillow does by default) and the planes are
+padded by edge repetition to whole 8x8 blocks. Every block is level-shifted by -128,
+transformed by the orthonormal 2-D DCT-II ``F = D B D^T``, quantised ``round(F / Q) Q`` with the
+Annex K luminance (Y) or chrominance (Cb, Cr) table ``Q`` scaled by ``quality`` (IJG rule below),
+and transformed back. Chroma is upsampled by bilinear interpolation (libjpeg's "fancy"
+upsampling). Grey images are coded as one luminance plane. There is no entropy coding, which is
+lossless, and no rounding of the decoded values to 8 bits.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+BLOCK = 8
+LUMINANCE_TABLE = (
+    (16, 11, 10, 16, 24, 40, 51, 61),
+    (12, 12, 14, 19, 26, 58, 60, 55),
+    (14, 13, 16, 24, 40, 57, 69, 56),
+    (14, 17, 22, 29, 51, 87, 80, 62),
+    (18, 22, 37, 56, 68, 109, 103, 77),
+    (24, 35, 55, 64, 81, 104, 113, 92),
+    (49, 64, 78, 87, 103, 121, 120, 101),
+    (72, 92, 95, 98, 112, 100, 103, 99),
+)
+CHROMINANCE_TABLE = (
+    (17, 18, 24, 47, 99, 99, 99, 99),
+    (18, 21, 26, 66, 99, 99, 99, 99),
+    (24, 26, 56, 99, 99, 99, 99, 99),
+    (47, 66, 99, 99, 99, 99, 99, 99),
+    (99, 99, 99, 99, 99, 99, 99, 99),
+    (99, 99, 99, 99, 99, 99, 99, 99),
+    (99, 99, 99, 99, 99, 99, 99, 99),
+    (99, 99, 99, 99, 99, 99, 99, 99),
+)
+RGB_TO_YCBCR = (
+    (0.299, 0.587, 0.114),
+    (-0.168736, -0.331264, 0.5),
+    (0.5, -0.418688, -0.081312),
+)
+YCBCR_TO_RGB = (
+    (1.0, 0.0, 1.402),
+    (1.0, -0.344136, -0.714136),
+    (1.0, 1.772, 0.0),
+)
+CHROMA_OFFSET = 128.0
+
+
+def quantisation_table(base: tuple[tuple[int, ...], ...], quality: int) -> torch.Tensor:
+    """IJG scaling: ``Q = clip(floor((base * f + 50) / 100), 1, 255)`` with ``f = 5000 / quality``
+    below quality 50 and ``f = 200 - 2 quality`` from 50 on."""
+    factor = 5000.0 / quality if quality < 50 else 200.0 - 2.0 * quality
+    table = torch.tensor(base, dtype=torch.float64)
+    return torch.floor((table * factor + 50.0) / 100.0).clamp(1.0, 255.0)
+
+
+def dct_matrix() -> torch.Tensor:
+    """Orthonormal DCT-II matrix ``D[k, n] = c_k cos((2n + 1) k pi / 16)``, c_0 = sqrt(1/8),
+    c_k = sqrt(2/8)."""
+    k = torch.arange(BLOCK, dtype=torch.float64).view(-1, 1)
+    n = torch.arange(BLOCK, dtype=torch.float64).view(1, -1)
+    matrix = torch.cos((2 * n + 1) * k * math.pi / (2 * BLOCK)) * math.sqrt(2.0 / BLOCK)
+    matrix[0] /= math.sqrt(2.0)
+    return matrix
+
+
+def code_planes(planes: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """Quantise the DCT of every 8x8 block of (..., H, W) planes (H, W multiples of 8)."""
+    *lead, height, width = planes.shape
+    blocks = planes.reshape(*lead, height // BLOCK, BLOCK, width // BLOCK, BLOCK).transpose(-3, -2)
+    dct = dct_matrix().to(planes)
+    table = table.to(planes)
+    coefficients = dct @ (blocks - 128.0) @ dct.T
+    coefficients = torch.round(coefficients / table) * table
+    decoded = dct.T @ coefficients @ dct + 128.0
+    return decoded.transpose(-3, -2).reshape(*lead, height, width)
+
+
+def _pad_to(images: torch.Tensor, multiple: int) -> torch.Tensor:
+    height, width = images.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    return F.pad(images, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else images
+
+
+def _mix(images: torch.Tensor, matrix: tuple[tuple[float, ...], ...]) -> torch.Tensor:
+    weights = torch.tensor(matrix, dtype=images.dtype, device=images.device)
+    return torch.einsum("kc,nchw->nkhw", weights, images)
+
+
+def jpeg_round_trip(images: torch.Tensor, quality: int) -> torch.Tensor:
+    """The images after JPEG coding at ``quality`` (1..100), clipped to [0, 1]."""
+    height, width = images.shape[-2:]
+    luma_table = quantisation_table(LUMINANCE_TABLE, quality)
+    if images.shape[1] == 1:
+        coded = code_planes(_pad_to(images * 255.0, BLOCK), luma_table)
+        return (coded[..., :height, :width] / 255.0).clamp(0.0, 1.0)
+    ycbcr = _mix(_pad_to(images * 255.0, 2 * BLOCK), RGB_TO_YCBCR)
+    luma = code_planes(ycbcr[:, :1], luma_table)
+    chroma = F.avg_pool2d(ycbcr[:, 1:] + CHROMA_OFFSET, 2)
+    chroma = code_planes(chroma, quantisation_table(CHROMINANCE_TABLE, quality)) - CHROMA_OFFSET
+    chroma = F.interpolate(chroma, scale_factor=2, mode="bilinear", align_corners=False)
+    rgb = _mix(torch.cat([luma, chroma], dim=1), YCBCR_TO_RGB)
+    return (rgb[..., :height, :width] / 255.0).clamp(0.0, 1.0)

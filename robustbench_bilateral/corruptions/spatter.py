@@ -1,0 +1,81 @@
+"""Spatter (held out, weather group): water drops at severities 1-3, mud at 4-5.
+
+Both start from a liquid layer: a normal field (mean, std) per pixel smoothed by a Gaussian of
+``sigma s`` px and set to 0 below ``threshold``.
+
+Water (ImageNet-C's Canny / distance-transform / emboss chain, as tensor ops): drop edges are the
+drop pixels with a dry 8-neighbour; the chessboard distance to the nearest edge, capped at
+``DISTANCE_CAP`` = 20 px (times s), is box-blurred (3x3), histogram-equalised per image to
+[0, 1], embossed with ``EMBOSS`` (clipped to [0, 1]) and box-blurred again. The mask
+``m = liquid * shading``, scaled to peak ``intensity``, adds pale turquoise ``WATER_RGB``:
+``clip(x + m c, 0, 1)``.
+
+Mud: the drop mask smoothed by a Gaussian of ``sigma_mud s`` px, zero below ``MUD_FLOOR`` = 0.8,
+blends in brown ``MUD_RGB``: ``clip(x (1 - m) + m c, 0, 1)``. Grey images use the colours' luma.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from robustbench_bilateral.corruptions.colour import colour_value
+from robustbench_bilateral.corruptions.filters import filter2d, gaussian_blur
+from robustbench_bilateral.corruptions.severity import level
+from robustbench_bilateral.rng import ExampleRNG
+
+WATER_RGB = (175, 238, 238)
+MUD_RGB = (63, 42, 20)
+DISTANCE_CAP = 20.0
+MUD_FLOOR = 0.8
+EMBOSS = torch.tensor([[-2.0, -1.0, 0.0], [-1.0, 1.0, 1.0], [0.0, 1.0, 2.0]])
+BOX3 = torch.full((3, 3), 1.0 / 9.0)
+
+
+def edge_distance(drops: torch.Tensor, cap: float) -> torch.Tensor:
+    """Chessboard distance (px) from each pixel to the nearest drop edge, at most ``cap``.
+
+    drops: bool (N, 1, H, W). An edge pixel is a drop pixel with a dry pixel among its 8
+    neighbours; distances grow by one 3x3 dilation per step.
+    """
+    dry = (~drops).float()
+    edges = drops & (F.max_pool2d(dry, 3, stride=1, padding=1) > 0)
+    reached = edges.float()
+    distance = torch.where(edges, 0.0, cap).to(torch.float32)
+    for step in range(1, math.ceil(cap) + 1):
+        grown = F.max_pool2d(reached, 3, stride=1, padding=1)
+        distance = torch.where(grown > reached, float(step), distance)
+        reached = grown
+    return distance.clamp(max=cap)
+
+
+def equalise(values: torch.Tensor) -> torch.Tensor:
+    """Per-image histogram equalisation to [0, 1]: ``(cdf(v) - cdf_min) / (count - cdf_min)``,
+    with cdf(v) the number of the image's values <= v (OpenCV ``equalizeHist``)."""
+    n = values.shape[0]
+    flat = values.reshape(n, -1).contiguous()
+    ordered = flat.sort(dim=1).values
+    below = torch.searchsorted(ordered, flat, right=True).to(values.dtype)
+    lowest = torch.searchsorted(ordered, ordered[:, :1].contiguous(), right=True).to(values.dtype)
+    return ((below - lowest) / (flat.shape[1] - lowest).clamp_min(1.0)).view_as(values)
+
+
+def spatter(images: torch.Tensor, severity: int, rng: ExampleRNG) -> torch.Tensor:
+    """Water or mud drops; see the module docstring for the formulas."""
+    (mean, std, sigma, threshold, strength, mud), scale = level("spatter", severity, images)
+    field = mean + std * rng.randn(1, *images.shape[-2:]).to(images)
+    liquid = gaussian_blur(field, sigma * scale)
+    liquid = torch.where(liquid < threshold, torch.zeros_like(liquid), liquid)
+    if mud:
+        mask = gaussian_blur((liquid > threshold).to(images.dtype), strength * scale)
+        mask = torch.where(mask < MUD_FLOOR, torch.zeros_like(mask), mask)
+        colour = colour_value(MUD_RGB, images.shape[1], images)
+        return (images * (1.0 - mask) + mask * colour).clamp(0.0, 1.0)
+    shading = filter2d(edge_distance(liquid > 0, DISTANCE_CAP * scale).to(images), BOX3)
+    shading = filter2d(equalise(shading), EMBOSS).clamp(0.0, 1.0)
+    mask = liquid * filter2d(shading, BOX3)
+    mask = strength * mask / mask.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
+    colour = colour_value(WATER_RGB, images.shape[1], images)
+    return (images + mask * colour).clamp(0.0, 1.0)

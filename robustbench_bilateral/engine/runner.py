@@ -1,0 +1,301 @@
+"""Running cells: threatened predictions, metrics with intervals, rows written to the store.
+
+The core functions take tensors and a model; how checkpoints and splits are loaded is injected
+into ``Engine.run``. Metrics of a vision cell over its ``n`` examples:
+
+- ``accuracy = n_correct / n`` (correct after the threat over all evaluated examples), with a
+  95 % Wilson interval;
+- ``success_rate = (k - still) / k`` over the ``k`` examples the model classifies correctly
+  without a threat, ``still`` of which stay correct under it, with a 95 % Wilson interval (not
+  reported for the clean threat, nor when ``k = 0``).
+
+A language cell reports per-word ``perplexity = exp(sum NLL / sum words)`` over its windows, with
+a seeded 95 % percentile-bootstrap interval over windows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from robustbench_bilateral.data.meta import Task
+from robustbench_bilateral.engine.cell import Cell
+from robustbench_bilateral.engine.threat import Clean, Threat
+from robustbench_bilateral.errors import BilatError
+from robustbench_bilateral.results.row import ResultRow, ThreatFamily
+from robustbench_bilateral.results.stats import bootstrap_perplexity_interval, perplexity, wilson_interval
+from robustbench_bilateral.results.store import ResultStore
+from robustbench_bilateral.rng import ExampleRNG
+from robustbench_bilateral.versions import versions
+
+
+class CheckpointLike(Protocol):
+    """What ``load_checkpoint`` returns: the model, its metadata (``task``, ``variant``,
+    ``dataset``, and ``context_length`` for language models), its file and content hash."""
+
+    model: nn.Module
+    meta: dict
+    sha256: str
+    path: Any
+
+
+LoadCheckpoint = Callable[[str], CheckpointLike]
+LoadSplit = Callable[[str, str, int, dict], Any]
+Progress = Callable[[Cell, bool], None]
+
+
+@dataclass(frozen=True)
+class VisionOutcome:
+    """Per-example result of a vision cell: predicted class (int64) and correctness (bool), on the CPU."""
+
+    predictions: Tensor
+    correct: Tensor
+
+    @property
+    def n(self) -> int:
+        return len(self.correct)
+
+    @property
+    def n_correct(self) -> int:
+        return int(self.correct.sum())
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"predictions": self.predictions.numpy(), "correct": self.correct.numpy()}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> VisionOutcome:
+        return cls(torch.from_numpy(arrays["predictions"]), torch.from_numpy(arrays["correct"]))
+
+
+@dataclass(frozen=True)
+class LanguageOutcome:
+    """Per-window result of a language cell: summed NLL in nats (float64) and words predicted (int64)."""
+
+    nll: Tensor
+    counts: Tensor
+
+    @property
+    def n(self) -> int:
+        return len(self.nll)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"nll": self.nll.numpy(), "counts": self.counts.numpy()}
+
+
+def apply_threat(threat: Threat, batch: Tensor, labels: Tensor, model: nn.Module, rng: ExampleRNG) -> Tensor:
+    """``threat.apply`` with gradients only for adversarial threats; the result is detached."""
+    with torch.set_grad_enabled(threat.family is ThreatFamily.ADVERSARIAL):
+        return threat.apply(batch, labels, model, rng).detach()
+
+
+def run_vision_cell(
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    threat: Threat,
+    seed: int,
+    batch_size: int,
+    device: torch.device | str,
+) -> VisionOutcome:
+    """Predictions of ``model`` (put in eval mode) on ``threat`` applied to ``images`` (N, C, H, W) in [0, 1].
+
+    Example ``i`` draws its randomness from ``ExampleRNG(seed, [i])``, so the outcome does not
+    depend on ``batch_size``.
+    """
+    if len(labels) == 0 or len(images) != len(labels):
+        raise ValueError(f"need as many images as labels, at least one: got {len(images)} and {len(labels)}")
+    device = torch.device(device)
+    model.eval()
+    predictions = []
+    for start in range(0, len(labels), batch_size):
+        stop = min(start + batch_size, len(labels))
+        batch = images[start:stop].to(device)
+        rng = ExampleRNG(seed, range(start, stop), device)
+        evaluated = apply_threat(threat, batch, labels[start:stop].to(device), model, rng)
+        with torch.no_grad():
+            predictions.append(model(evaluated).argmax(dim=-1).cpu())
+    predicted = torch.cat(predictions)
+    return VisionOutcome(predicted, predicted == labels.cpu())
+
+
+def run_language_cell(
+    model: nn.Module, ids: Tensor, context: int, batch_size: int, device: torch.device | str
+) -> LanguageOutcome:
+    """Sliding-window NLL of the token stream ``ids`` (L,) with ``context`` tokens of left context."""
+    from robustbench_bilateral.text.windows import sliding_window_nll
+
+    model.eval()
+    with torch.no_grad():
+        nll, counts = sliding_window_nll(model, ids, context, batch_size, torch.device(device))
+    return LanguageOutcome(nll.detach().cpu().double(), counts.cpu().long())
+
+
+class Engine:
+    """Runs cells against one store, reusing checkpoints, splits and clean predictions."""
+
+    def __init__(self, store: ResultStore, device: torch.device | str, batch_size: int, run_name: str) -> None:
+        self.store = store
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        self.run_name = run_name
+        self.versions = versions()
+        self._clean: dict[str, VisionOutcome] = {}
+
+    def run(
+        self,
+        cells: Iterable[Cell],
+        load_checkpoint: LoadCheckpoint,
+        load_split: LoadSplit,
+        progress: Progress | None = None,
+        fresh: bool = False,
+    ) -> list[ResultRow]:
+        """Compute every cell not yet in the store and return the stored rows of all ``cells``.
+
+        ``fresh`` clears the store first. Each checkpoint is loaded once (not at all if all its
+        cells are stored) and each split once; each computed cell is written in one transaction.
+        ``load_split(dataset, split, n, meta)`` returns ``(images, labels)`` for an image
+        classifier and the token ids ``(L,)`` for a language model. ``progress(cell, computed)``
+        is called once per distinct cell, ``computed`` False when it came from the store.
+        """
+        cells = list(cells)
+        if fresh:
+            self.store.clear()
+            self._clean.clear()
+        splits: dict[tuple, Any] = {}
+        for path, group in _group_by_checkpoint(cells).items():
+            pending = []
+            for cell in group:
+                if not self.store.has_cell(cell.key):
+                    pending.append(cell)
+                elif progress is not None:
+                    progress(cell, False)
+            if not pending:
+                continue
+            checkpoint = load_checkpoint(path)
+            for cell in pending:
+                if checkpoint.sha256 != cell.checkpoint_sha256:
+                    raise BilatError(
+                        f"checkpoint {path} changed since its cells were planned (sha256 {checkpoint.sha256[:12]}, "
+                        f"planned {cell.checkpoint_sha256[:12]}): plan the run again"
+                    )
+                data = self._split(splits, cell, checkpoint, load_split)
+                if _is_language(checkpoint):
+                    self._evaluate_language(cell, checkpoint, data)
+                else:
+                    self._evaluate_vision(cell, checkpoint, *data)
+                if progress is not None:
+                    progress(cell, True)
+        return self.store.rows(cell.key for cell in cells)
+
+    def _split(self, splits: dict[tuple, Any], cell: Cell, checkpoint: CheckpointLike, load_split: LoadSplit) -> Any:
+        """A split shared by all checkpoints (vision) or by one checkpoint's tokenisation (language)."""
+        key = (cell.dataset, cell.split, cell.n_examples)
+        if _is_language(checkpoint):
+            key = (checkpoint.sha256, *key)
+        if key not in splits:
+            splits[key] = load_split(cell.dataset, cell.split, cell.n_examples, checkpoint.meta)
+        return splits[key]
+
+    def _evaluate_language(self, cell: Cell, checkpoint: CheckpointLike, ids: Tensor) -> None:
+        """Apply the threat to the token stream as one example ``(1, L)``, score it, store the perplexity row."""
+        started = time.perf_counter()
+        stream = ids.unsqueeze(0)
+        threatened = apply_threat(cell.threat, stream, stream, checkpoint.model, ExampleRNG(cell.seed, [0]))[0]
+        context = int(checkpoint.meta["context_length"])
+        outcome = run_language_cell(checkpoint.model, threatened, context, self.batch_size, self.device)
+        wall_s = time.perf_counter() - started
+        nll, counts = outcome.nll.numpy(), outcome.counts.numpy()
+        row = self._row(cell, checkpoint, "perplexity", outcome.n, perplexity(nll, counts),
+                        bootstrap_perplexity_interval(nll, counts, cell.seed), None, wall_s)
+        self.store.write_cell(cell.key, [row], outcome.to_arrays())
+
+    def _evaluate_vision(self, cell: Cell, checkpoint: CheckpointLike, images: Tensor, labels: Tensor) -> None:
+        """Store the accuracy row and, for a real threat, the success-rate row against clean predictions."""
+        started = time.perf_counter()
+        clean = self._clean_outcome(cell, checkpoint.model, images, labels)
+        if cell.threat.family is ThreatFamily.CLEAN:
+            outcome = clean
+        else:
+            outcome = run_vision_cell(checkpoint.model, images, labels, cell.threat, cell.seed, self.batch_size, self.device)
+        wall_s = time.perf_counter() - started
+        rows = [
+            self._row(cell, checkpoint, "accuracy", outcome.n, outcome.n_correct / outcome.n,
+                      wilson_interval(outcome.n_correct, outcome.n), outcome.n_correct, wall_s)
+        ]
+        originally = clean.n_correct
+        if cell.threat.family is not ThreatFamily.CLEAN and originally:
+            still = int((outcome.correct & clean.correct).sum())
+            rows.append(
+                self._row(cell, checkpoint, "success_rate", originally, (originally - still) / originally,
+                          wilson_interval(originally - still, originally), still, wall_s)
+            )
+        self.store.write_cell(cell.key, rows, outcome.to_arrays())
+
+    def _clean_outcome(self, cell: Cell, model: nn.Module, images: Tensor, labels: Tensor) -> VisionOutcome:
+        """Clean predictions of the cell's checkpoint and split: from memory, the store, or computed once."""
+        key = cell.clean_key
+        if key not in self._clean:
+            if self.store.has_cell(key):
+                self._clean[key] = VisionOutcome.from_arrays(self.store.outcomes(key))
+            else:
+                outcome = run_vision_cell(model, images, labels, Clean(), cell.seed, self.batch_size, self.device)
+                self.store.write_cell(key, [], outcome.to_arrays())
+                self._clean[key] = outcome
+        return self._clean[key]
+
+    def _row(
+        self,
+        cell: Cell,
+        checkpoint: CheckpointLike,
+        metric: str,
+        n: int,
+        value: float,
+        interval: tuple[float, float],
+        n_correct: int | None,
+        wall_s: float,
+    ) -> ResultRow:
+        return ResultRow(
+            run=self.run_name,
+            checkpoint=str(cell.checkpoint_path),
+            checkpoint_sha256=cell.checkpoint_sha256,
+            variant=checkpoint.meta["variant"],
+            task=checkpoint.meta["task"],
+            dataset=cell.dataset,
+            split=cell.split,
+            threat_family=cell.threat.family,
+            threat=cell.threat.name,
+            params=cell.threat.params,
+            n=n,
+            metric=metric,
+            value=value,
+            ci_low=interval[0],
+            ci_high=interval[1],
+            n_correct=n_correct,
+            seed=cell.seed,
+            device=str(self.device),
+            flags=(),
+            wall_s=wall_s,
+            versions=self.versions,
+            cell_key=cell.key,
+        )
+
+
+def _is_language(checkpoint: CheckpointLike) -> bool:
+    return Task(checkpoint.meta["task"]) is Task.LANGUAGE_MODELING
+
+
+def _group_by_checkpoint(cells: list[Cell]) -> dict[str, list[Cell]]:
+    """Distinct cells (by key) grouped by checkpoint path, in order of first appearance."""
+    distinct: dict[str, Cell] = {}
+    for cell in cells:
+        distinct.setdefault(cell.key, cell)
+    groups: dict[str, list[Cell]] = {}
+    for cell in distinct.values():
+        groups.setdefault(cell.checkpoint_path, []).append(cell)
+    return groups

@@ -11,11 +11,12 @@ Per head, with ``q_i``, ``k_j`` the projected content and ``p_i`` the position v
 Fast form: dropping the terms constant in j (they cancel in the softmax), the logit is the dot
 product of augmented vectors::
 
-    q~_i = [2 q_i / h_y^2, 1, 2 p_i / h_p^2, 1]
-    k~_j = [k_j, -|k_j|^2 / h_y^2, p_j, -|p_j|^2 / h_p^2]
+    q~_i = [2 q_i / h_y^2, 2 p_i / h_p^2, 1]
+    k~_j = [k_j, p_j, -|k_j|^2 / h_y^2 - |p_j|^2 / h_p^2]
 
-so the layer runs on ``scaled_dot_product_attention`` with ``scale=1``; values are zero-padded to
-the same head width ``d + P + 2`` (the fused kernel needs one width) and the output sliced back.
+(the two constant columns of the textbook form ``[.., 1, .., 1]`` merged into one), so the layer
+runs on ``scaled_dot_product_attention`` with ``scale=1``; values are zero-padded to the same
+head width ``d + P + 1`` (the fused kernel needs one width) and the output sliced back.
 """
 
 from __future__ import annotations
@@ -54,12 +55,10 @@ class BilateralAttention(Attention):
         h2_content, h2_position = (h.view(1, -1, 1, 1).to(q.dtype) for h in self.bandwidths())
         batch, heads, length, width = q.shape
         p = positions.to(q.dtype).view(1, 1, length, -1)
-        p_sq = p.pow(2).sum(-1, keepdim=True)
-        ones = q.new_ones(batch, heads, length, 1)
-        q_aug = torch.cat([2 * q / h2_content, ones, (2 * p / h2_position).expand(batch, heads, -1, -1), ones], -1)
-        k_aug = torch.cat(
-            [k, -k.pow(2).sum(-1, keepdim=True) / h2_content, p.expand(batch, heads, -1, -1),
-             (-p_sq / h2_position).expand(batch, heads, -1, -1)], -1)
+        expand = (batch, heads, -1, -1)
+        q_aug = torch.cat([2 * q / h2_content, (2 * p / h2_position).expand(expand), q.new_ones(batch, heads, length, 1)], -1)
+        squares = k.pow(2).sum(-1, keepdim=True) / h2_content + p.pow(2).sum(-1, keepdim=True) / h2_position
+        k_aug = torch.cat([k, p.expand(expand), -squares], -1)
         pad = q_aug.shape[-1] - width
 
         def mix(values: Tensor) -> Tensor:

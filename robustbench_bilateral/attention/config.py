@@ -38,7 +38,7 @@ class AttentionConfig:
 
     kernel: str = "softmax"
     pos_kernel: str = "sinusoidal"
-    pos_dim: int = 16
+    pos_dim: int = 8
     boost_steps: int = 0
     nu_init: float = 1.0
     layers: tuple[int, ...] | None = None

@@ -5,7 +5,8 @@ Both start from a liquid layer: a normal field (mean, std) per pixel smoothed by
 
 Water (ImageNet-C's Canny / distance-transform / emboss chain, as tensor ops): drop edges are the
 drop pixels with a dry 8-neighbour; the chessboard distance to the nearest edge, capped at
-``DISTANCE_CAP`` = 20 px (times s), is box-blurred (3x3), histogram-equalised per image to
+``DISTANCE_CAP`` = 20 px (times s) and rounded to whole px, is box-blurred (3x3 sums, which stay
+exact integers, so equal distances stay tied whatever the batch), histogram-equalised per image to
 [0, 1], embossed with ``EMBOSS`` (clipped to [0, 1]) and box-blurred again. The mask
 ``m = liquid * shading``, scaled to peak ``intensity``, adds pale turquoise ``WATER_RGB``:
 ``clip(x + m c, 0, 1)``.
@@ -32,10 +33,11 @@ DISTANCE_CAP = 20.0
 MUD_FLOOR = 0.8
 EMBOSS = torch.tensor([[-2.0, -1.0, 0.0], [-1.0, 1.0, 1.0], [0.0, 1.0, 2.0]])
 BOX3 = torch.full((3, 3), 1.0 / 9.0)
+SUM3 = torch.ones(3, 3)
 
 
 def edge_distance(drops: torch.Tensor, cap: float) -> torch.Tensor:
-    """Chessboard distance (px) from each pixel to the nearest drop edge, at most ``cap``.
+    """Chessboard distance (whole px) from each pixel to the nearest drop edge, at most ``floor(cap)``.
 
     drops: bool (N, 1, H, W). An edge pixel is a drop pixel with a dry pixel among its 8
     neighbours; distances grow by one 3x3 dilation per step.
@@ -43,12 +45,13 @@ def edge_distance(drops: torch.Tensor, cap: float) -> torch.Tensor:
     dry = (~drops).float()
     edges = drops & (F.max_pool2d(dry, 3, stride=1, padding=1) > 0)
     reached = edges.float()
-    distance = torch.where(edges, 0.0, cap).to(torch.float32)
-    for step in range(1, math.ceil(cap) + 1):
+    limit = math.floor(cap)
+    distance = torch.where(edges, 0.0, float(limit))
+    for step in range(1, limit):
         grown = F.max_pool2d(reached, 3, stride=1, padding=1)
         distance = torch.where(grown > reached, float(step), distance)
         reached = grown
-    return distance.clamp(max=cap)
+    return distance
 
 
 def equalise(values: torch.Tensor) -> torch.Tensor:
@@ -73,7 +76,7 @@ def spatter(images: torch.Tensor, severity: int, rng: ExampleRNG) -> torch.Tenso
         mask = torch.where(mask < MUD_FLOOR, torch.zeros_like(mask), mask)
         colour = colour_value(MUD_RGB, images.shape[1], images)
         return (images * (1.0 - mask) + mask * colour).clamp(0.0, 1.0)
-    shading = filter2d(edge_distance(liquid > 0, DISTANCE_CAP * scale).to(images), BOX3)
+    shading = filter2d(edge_distance(liquid > 0, DISTANCE_CAP * scale).to(images), SUM3)
     shading = filter2d(equalise(shading), EMBOSS).clamp(0.0, 1.0)
     mask = liquid * filter2d(shading, BOX3)
     mask = strength * mask / mask.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)

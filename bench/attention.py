@@ -1,74 +1,78 @@
-"""Forward+backward time of one attention layer per variant, side by side, as ratios to softmax.
+"""Time forward + backward of one attention layer per variant, side by side, at several lengths.
 
-Usage: python bench/attention.py [--lengths 65,197,512,2048] [--repeats 5] [--threads 2]
-Each variant runs the full layer (qkv projection, kernel, boosting, output projection) on the
-same input; softmax uses PyTorch's fused scaled_dot_product_attention, and so does the
-augmented (fast) form of bilateral attention. Times are the fastest of ``--repeats`` rounds (after two
-warm-up runs); each round runs every variant once, in turn.
+Usage: python bench/attention.py [--lengths 65,197,512,2048] [--repeats N] [--dim 384] [--heads 6]
+                                 [--tokens 4096] [--pos-dim 8]
+
+Each length T runs a batch of max(1, tokens // T) sequences, so every row processes about the
+same number of tokens. Bilateral layers get 1-D sinusoidal position vectors (T, pos_dim). Each
+repeat times every variant once, in turn, and the table reports the median time per variant and
+its ratio to softmax (the fused scaled_dot_product_attention kernel).
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
 
 from robustbench_bilateral.attention import build_attention, parse_variant
-from robustbench_bilateral.attention.positions import sinusoidal_1d
+from robustbench_bilateral.attention.positions import sinusoidal_positions
 
 VARIANTS = ("softmax", "bilateral", "softmax+boost", "bilateral+boost")
 
 
-def layer_step(variant: str, batch: int, length: int, dim: int, heads: int):
-    """A function running forward + backward of one freshly built layer of ``variant``."""
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lengths", default="65,197,512,2048", help="comma-separated sequence lengths")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--heads", type=int, default=6)
+    parser.add_argument("--tokens", type=int, default=4096, help="batch size = max(1, tokens // length)")
+    parser.add_argument("--pos-dim", type=int, default=8)
+    return parser.parse_args()
+
+
+def step_seconds(layer: torch.nn.Module, x: torch.Tensor, positions: torch.Tensor) -> float:
+    """Wall time of one forward + backward pass."""
+    start = time.perf_counter()
+    layer(x, positions).sum().backward()
+    return time.perf_counter() - start
+
+
+def time_length(length: int, args: argparse.Namespace) -> tuple[int, dict[str, float]]:
+    """(batch size, median seconds per variant) at sequence length ``length``."""
+    batch = max(1, args.tokens // length)
     torch.manual_seed(0)
-    config = parse_variant(variant)
-    layer = build_attention(dim, heads, config)
-    x = torch.randn(batch, length, dim, requires_grad=True)
-    positions = sinusoidal_1d(length, config.pos_dim)
-
-    def step() -> None:
-        layer.zero_grad(set_to_none=True)
-        x.grad = None
-        layer(x, positions=positions).sum().backward()
-
-    return step
-
-
-def time_variants(batch: int, length: int, dim: int, heads: int, repeats: int) -> dict[str, float]:
-    """Fastest of the rounds per variant (noise only adds time); variants alternate within each round."""
-    steps = {variant: layer_step(variant, batch, length, dim, heads) for variant in VARIANTS}
-    for step in steps.values():
-        step()
-        step()
-    times: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
-    for _ in range(repeats):
-        for variant, step in steps.items():
-            start = time.perf_counter()
-            step()
-            times[variant].append(time.perf_counter() - start)
-    return {variant: min(values) for variant, values in times.items()}
+    layers = {name: build_attention(args.dim, args.heads, parse_variant(name)) for name in VARIANTS}
+    x = torch.randn(batch, length, args.dim, requires_grad=True)
+    positions = sinusoidal_positions((length,), args.pos_dim, base=length)
+    times: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    for name, layer in layers.items():
+        step_seconds(layer, x, positions)
+    for _ in range(args.repeats):
+        for name, layer in layers.items():
+            times[name].append(step_seconds(layer, x, positions))
+    return batch, {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lengths", default="65,197,512,2048")
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--dim", type=int, default=192)
-    parser.add_argument("--heads", type=int, default=3)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parse_args()
     lengths = [int(n) for n in args.lengths.split(",")]
-    print(f"one attention layer, dim {args.dim}, {args.heads} heads (head dim {args.dim // args.heads}), "
-          f"batch 8 (2 at length >= 2048), forward+backward, fastest of {args.repeats}, {args.threads} threads")
-    print(f"{'length':>7} " + " ".join(f"{v:>16}" for v in VARIANTS) + "   ratios to softmax")
+    print(
+        f"one attention layer, forward + backward, float32, dim {args.dim}, {args.heads} heads "
+        f"(head dim {args.dim // args.heads}), position width {args.pos_dim}, "
+        f"{torch.get_num_threads()} threads, median of {args.repeats}"
+    )
+    header = f"{'T':>6} {'batch':>5} " + " ".join(f"{name:>22}" for name in VARIANTS)
+    print(header)
+    print("-" * len(header))
     for length in lengths:
-        batch = 2 if length >= 2048 else 8
-        seconds = time_variants(batch, length, args.dim, args.heads, args.repeats)
-        ratios = " ".join(f"{v} {seconds[v] / seconds['softmax']:.2f}x" for v in VARIANTS[1:])
-        print(f"{length:>7} " + " ".join(f"{seconds[v] * 1e3:>14.1f}ms" for v in VARIANTS) + f"   {ratios}")
+        batch, medians = time_length(length, args)
+        base = medians["softmax"]
+        cells = " ".join(f"{medians[n] * 1e3:9.1f} ms ({medians[n] / base:4.2f}x)" for n in VARIANTS)
+        print(f"{length:>6} {batch:>5} {cells}", flush=True)
 
 
 if __name__ == "__main__":

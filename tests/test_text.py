@@ -1,50 +1,65 @@
-"""Word vocabulary and sliding-window perplexity, checked against direct recomputation."""
+"""Word vocabulary and sliding-window perplexity."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
-from robustbench_bilateral.data import load_source, text_lines
 from robustbench_bilateral.models import create_model
-from robustbench_bilateral.text import WordVocab, sliding_window_nll, window_plan
+from robustbench_bilateral.text import EOS, UNK, WordVocab, perplexity, sliding_window_nll, window_plan
+
+LINES = ["The cat sat .", "the cat , sat", "", "The dog sat ."]
 
 
-def test_vocabulary_ranks_words_and_maps_the_rest_to_unk():
-    vocab = WordVocab.build(["a b b c", "b a d"], min_count=2)
-    assert vocab.words == ["<unk>", "<eos>", "b", "a"]
-    assert vocab.encode_lines(["b a", "c"]).tolist() == [2, 3, 1, 0, 1]
-    assert WordVocab.from_list(vocab.to_list()).words == vocab.words
+def test_vocab_keeps_case_and_punctuation_and_orders_by_count():
+    vocab = WordVocab.build(LINES, min_count=2)
+    assert vocab.to_list() == [UNK, EOS, "sat", ".", "The", "cat"]
+    assert vocab.index("the") == vocab.unk_id and "The" in vocab and "," not in vocab
+    assert len(WordVocab.build(LINES, min_count=1, max_size=4)) == 4
+    assert len(WordVocab.build(LINES, min_count=1)) == 9
 
 
-def test_every_token_after_the_first_is_scored_exactly_once():
-    for length, context in [(10, 4), (11, 4), (100, 7), (5, 8), (2, 3)]:
-        scored = [t for _, end, first in window_plan(length, context) for t in range(first, end + 1)]
-        assert scored == list(range(1, length))
+def test_encode_lines_appends_eos_and_round_trips():
+    vocab = WordVocab.build(LINES, min_count=2)
+    ids = vocab.encode_lines(LINES)
+    assert ids.dtype == torch.long
+    assert vocab.decode(ids) == "The cat sat . <eos> <unk> cat <unk> sat <eos> <eos> The <unk> sat . <eos>"
+    again = WordVocab.from_list(json.loads(json.dumps(vocab.to_list())))
+    assert torch.equal(again.encode_lines(LINES), ids)
+    assert WordVocab.build(["<unk> a a <eos>"]).to_list() == [UNK, EOS, "a"]
+    with pytest.raises(ValueError):
+        WordVocab(["a", UNK, EOS])
 
 
-def test_sliding_window_perplexity_equals_direct_recomputation_on_real_text():
+@pytest.mark.parametrize("length,context", [(50, 8), (9, 8), (40, 7), (2, 4)])
+def test_window_plan_scores_every_token_once_with_half_a_context(length, context):
+    scored = []
+    for start, end, first in window_plan(length, context):
+        assert end - start <= context
+        targets = range(first, end + 1)
+        assert all(t - start >= context // 2 or start == 0 for t in targets)
+        scored.extend(targets)
+    assert scored == list(range(1, length))
+
+
+def test_sliding_window_nll_matches_direct_recomputation():
     torch.manual_seed(0)
-    lines = text_lines(load_source("shakespeare").split("test"))[:60]
-    vocab = WordVocab.build(lines, min_count=1)
-    ids = vocab.encode_lines(lines)
-    context = 16
-    model = create_model("bilat_lm", variant="bilateral+boost", vocab_size=len(vocab), context_length=context,
-                         embed_dim=32, depth=2, num_heads=2).eval()
-    nll, counts = sliding_window_nll(model, ids, context, batch_size=5)
-    total, words = 0.0, 0
-    with torch.no_grad():
-        for position in range(1, len(ids)):
-            window_start = 0 if position <= context else ((position - context - 1) // (context // 2) + 1) * (context // 2)
-            window = ids[window_start:position]
-            logits = model(window[None])[0, -1].double()
-            total += float(-F.log_softmax(logits, -1)[ids[position]])
-            words += 1
-    assert int(counts.sum()) == words == len(ids) - 1
-    assert math.exp(float(nll.sum()) / float(counts.sum())) == pytest.approx(math.exp(total / words), rel=1e-5)
-    again, _ = sliding_window_nll(model, ids, context, batch_size=64)
-    torch.testing.assert_close(nll, again, rtol=1e-6, atol=1e-6)
+    model = create_model("bilat_lm", "bilateral+boost", vocab_size=30, context_length=8, embed_dim=16, depth=1, num_heads=2)
+    ids = torch.randint(0, 30, (31,))
+    context, stride = 8, 4
+    nll, counts = sliding_window_nll(model, ids, context, batch_size=3)
+    assert nll.dtype == torch.float64 and counts.dtype == torch.int64 and int(counts.sum()) == 30
 
+    direct = []
+    with torch.no_grad():
+        for t in range(1, len(ids)):
+            start = max(0, math.ceil((t - context) / stride)) * stride
+            logits = model(ids[start:t][None])[0, -1]
+            direct.append(-float(logits.log_softmax(-1)[ids[t]]))
+    per_window = [sum(direct[first - 1 : end]) for _, end, first in window_plan(len(ids), context)]
+    torch.testing.assert_close(nll, torch.tensor(per_window, dtype=torch.float64), rtol=1e-5, atol=1e-5)
+    assert perplexity(nll, counts) == pytest.approx(math.exp(sum(direct) / 30), rel=1e-6)
+    assert model.training

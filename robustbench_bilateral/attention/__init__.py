@@ -1,23 +1,44 @@
-"""Attention variants read as image filters: softmax, bilateral, and their boosted forms."""
+"""Attention variants: softmax, bilateral, and their boosted forms, behind one registry.
 
-from robustbench_bilateral.attention import bilateral, softmax  # noqa: F401  (register the kernels)
-from robustbench_bilateral.attention.base import Attention, boost
-from robustbench_bilateral.attention.config import (
+Every attention module has timm's parameter layout (``qkv``, ``proj``) and the call
+``forward(x (B, T, C), positions (T, P) | None = None, causal: bool = False) -> (B, T, C)``.
+"""
+
+from .base import Attention
+from .bilateral import BilateralAttention
+from .block import Block, build_blocks
+from .boost import boost
+from .config import (
+    POS_KERNELS,
     VARIANT_NAMES,
     AttentionConfig,
+    as_config,
     describe_variants,
     parse_variant,
+    variant_names,
 )
-from robustbench_bilateral.attention.registry import KERNEL_CLASSES, build_attention, register_kernel
+from .positions import PositionPlan, plan_positions
+from .registry import build_attention, kernel_class, kernel_names, register_kernel
+from .softmax import SoftmaxAttention
 
 __all__ = [
-    "KERNEL_CLASSES",
+    "POS_KERNELS",
     "VARIANT_NAMES",
     "Attention",
     "AttentionConfig",
+    "BilateralAttention",
+    "Block",
+    "PositionPlan",
+    "SoftmaxAttention",
+    "as_config",
     "boost",
     "build_attention",
+    "build_blocks",
     "describe_variants",
+    "kernel_class",
+    "kernel_names",
     "parse_variant",
+    "plan_positions",
     "register_kernel",
+    "variant_names",
 ]

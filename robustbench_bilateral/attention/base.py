@@ -1,56 +1,78 @@
-"""The attention layer every variant shares: projections, heads, and boosting around a kernel."""
+"""Shared multi-head attention module: timm's parameter layout (``qkv``, ``proj``) plus boosting."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from robustbench_bilateral.attention.config import AttentionConfig
+from .boost import boost
+from .config import AttentionConfig
 
-Mixer = Callable[[Tensor], Tensor]
-
-
-def boost(mix: Mixer, values: Tensor, nu: Tensor, steps: int) -> Tensor:
-    """Boosting: ``u_0 = A V``, ``u_{k+1} = u_k + nu * A (V - u_k)`` for ``k < steps``; returns ``u_K``.
-
-    In closed form ``u_K = [I - (I - nu A)^K (I - A)] V``; ``K = 1, nu = 1`` gives ``(2A - A^2) V``
-    (Twicing attention) and ``nu = 0`` gives back ``A V``. ``mix`` applies ``A`` to a value tensor.
-    """
-    filtered = mix(values)
-    for _ in range(steps):
-        filtered = filtered + nu * mix(values - filtered)
-    return filtered
+ValueOperator = Callable[[Tensor], Tensor]
 
 
 class Attention(nn.Module):
-    """Multi-head attention with timm's parameter names (``qkv``, ``proj``) and a pluggable kernel.
+    """Multi-head attention ``x (B, T, C) -> proj(merge_heads(out))`` with a kernel-defined ``A``.
 
-    A kernel subclass implements ``mixer(q, k, positions, causal)``: a function that applies the
-    attention matrix ``A`` of (q, k) to any value tensor of shape (B, H, T, d). Boosting
-    (``config.boost_steps`` = K > 0) re-applies it with a learnable per-head rate ``nu``.
+    ``qkv`` (Linear C -> 3C) gives per head ``q, k, v`` of shape (B, H, T, d), d = C / H, in
+    timm's layout, so a timm ``Attention`` state dict loads. A subclass defines the attention
+    matrix ``A`` of each head through
+
+    - ``operator(q, k, positions, causal)``: a function ``W -> A W`` on (B, H, T, d) value tensors
+      running on the fused ``scaled_dot_product_attention`` kernel;
+    - ``logits(q, k, positions)``: the explicit pre-softmax logits (B, H, T, T), ``A = softmax(logits)``.
+
+    With ``config.boost_steps = K > 0`` the output is ``[I - (I - nu A)^K (I - A)] V`` with a
+    learnable step ``nu`` per head (``nu``, shape (H,), initialised to ``config.nu_init``).
+
+    Class attributes: ``kernel_name`` (set on registration), ``formula`` (one line for listings),
+    ``consumes_positions``: False = the model adds positions to the tokens at the input and the
+    layer ignores ``positions``; True = the model passes position vectors (T, P) to every layer.
     """
+
+    kernel_name: ClassVar[str]
+    formula: ClassVar[str]
+    consumes_positions: ClassVar[bool] = False
 
     def __init__(self, dim: int, num_heads: int, config: AttentionConfig, *, qkv_bias: bool = True) -> None:
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+        self.config = config
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
-        self.config = config
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
-        if config.boost_steps:
-            self.nu = nn.Parameter(torch.full((num_heads, 1, 1), float(config.nu_init)))
-
-    def mixer(self, q: Tensor, k: Tensor, positions: Tensor | None, causal: bool) -> Mixer:
-        raise NotImplementedError
+        self.nu = nn.Parameter(torch.full((num_heads,), config.nu_init)) if config.boost_steps else None
 
     def forward(self, x: Tensor, positions: Tensor | None = None, causal: bool = False) -> Tensor:
-        """x: (B, T, C) tokens; positions: (T, P) position vectors (kernels that use them); returns (B, T, C)."""
-        batch, length, channels = x.shape
-        q, k, v = self.qkv(x).reshape(batch, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
-        mix = self.mixer(q, k, positions, causal)
-        out = boost(mix, v, self.nu, self.config.boost_steps) if self.config.boost_steps else mix(v)
-        return self.proj(out.transpose(1, 2).reshape(batch, length, channels))
+        """x (B, T, C), positions (T, P) or None, causal mask on/off -> (B, T, C)."""
+        q, k, v = self._heads(x)
+        apply = self.operator(q, k, positions, causal)
+        out = apply(v) if self.nu is None else boost(apply, v, self.nu, self.config.boost_steps)
+        return self.proj(out.transpose(1, 2).reshape(x.shape))
+
+    def attention_matrix(self, x: Tensor, positions: Tensor | None = None, causal: bool = False) -> Tensor:
+        """The attention matrix ``A`` (B, H, T, T) of every head, from the explicit logits."""
+        q, k, _ = self._heads(x)
+        logits = self.logits(q, k, positions)
+        if causal:
+            future = torch.ones(logits.shape[-2:], dtype=torch.bool, device=x.device).triu(1)
+            logits = logits.masked_fill(future, float("-inf"))
+        return logits.softmax(dim=-1)
+
+    def operator(self, q: Tensor, k: Tensor, positions: Tensor | None, causal: bool) -> ValueOperator:
+        """The map ``W -> A W`` on value tensors (B, H, T, d), on the fused attention kernel."""
+        raise NotImplementedError
+
+    def logits(self, q: Tensor, k: Tensor, positions: Tensor | None) -> Tensor:
+        """Explicit pre-softmax logits (B, H, T, T)."""
+        raise NotImplementedError
+
+    def _heads(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        batch, length, _ = x.shape
+        qkv = self.qkv(x).reshape(batch, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        return qkv.unbind(0)

@@ -1,92 +1,137 @@
-"""A variant is a config: which kernel, how positions enter, boosting, and the blocks it applies to.
+"""Attention variant configuration: kernel, position distance, boosting, and the blocks it applies to.
 
-Variant names are ``<kernel>[+boost]``: ``softmax``, ``bilateral``, ``softmax+boost``,
-``bilateral+boost``; ``twicing`` is the alias of ``softmax+boost`` with ``K = 1`` and ``nu = 1``,
-whose output ``(2A - A^2) V`` is Twicing attention. Every checkpoint stores its config, so a
-checkpoint rebuilds its own model.
+A variant is named ``<kernel>[+boost]`` (``softmax``, ``bilateral``, ``softmax+boost``,
+``bilateral+boost``) or ``twicing`` (``softmax+boost`` with K = 1, nu = 1, i.e. ``(2A - A^2) V``).
+The config is stored in every checkpoint so that a checkpoint rebuilds its own model.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+import math
+from dataclasses import dataclass, fields
+from typing import Any
 
-from robustbench_bilateral.errors import InputError
+from .registry import kernel_class, kernel_names
 
-KERNELS = ("softmax", "bilateral")
-POS_KERNELS = ("sinusoidal", "coords", "learned")
-VARIANT_NAMES = ("softmax", "bilateral", "softmax+boost", "bilateral+boost", "twicing")
-FORMULAS = {
-    "softmax": "softmax_j(q_i.k_j / sqrt(d)) v_j, positions added to the tokens",
-    "bilateral": "softmax_j(-|q_i-k_j|^2/h_y^2 - |p_i-p_j|^2/h_p^2) v_j, per-head h_y, h_p; positions only in the kernel",
-    "softmax+boost": "u0 = AV; u_{k+1} = u_k + nu A(V - u_k), K steps, A = softmax attention",
-    "bilateral+boost": "u0 = AV; u_{k+1} = u_k + nu A(V - u_k), K steps, A = bilateral attention",
-    "twicing": "(2A - A^2) V: softmax+boost with K = 1, nu = 1",
-}
+POS_KERNELS: tuple[str, ...] = ("sinusoidal", "coords", "learned")
+BOOST_SUFFIX = "+boost"
+TWICING = "twicing"
+BUILTIN_KERNELS: tuple[str, ...] = ("softmax", "bilateral")
+VARIANT_NAMES: tuple[str, ...] = (*BUILTIN_KERNELS, *(k + BOOST_SUFFIX for k in BUILTIN_KERNELS), TWICING)
+
+_BOOST_FORMULA = "u_0 = A V, u_(k+1) = u_k + nu A (V - u_k) for K steps = [I - (I - nu A)^K (I - A)] V"
 
 
 @dataclass(frozen=True)
 class AttentionConfig:
-    """Everything that defines an attention variant.
+    """One attention variant.
 
-    kernel: ``softmax`` or ``bilateral``. pos_kernel: ``sinusoidal`` (fixed sin/cos features,
-    default), ``coords`` (centred raw grid coordinates) or ``learned`` (a learned table, as DeiT).
-    pos_dim: width of sinusoidal position vectors in the bilateral kernel (the softmax kernel adds
-    positions to tokens, so there they have the model width). boost_steps: ``K`` (0 = none).
-    nu_init: initial per-head boosting rate. layers: indices of blocks using this kernel and
-    boosting (``None`` = all); the other blocks use plain softmax attention.
+    kernel:      registered kernel name (``softmax`` | ``bilateral`` | user-registered).
+    pos_kernel:  position distance ``sinusoidal`` | ``coords`` | ``learned`` (variants.md section 2).
+    boost_steps: K of the boosting recurrence (variants.md section 3); 0 = no boosting.
+    nu_init:     initial boosting step nu of every head (learnable per head).
+    layers:      block indices that use this kernel and boosting; None = all blocks. Other blocks
+                 use plain softmax attention.
     """
 
     kernel: str = "softmax"
     pos_kernel: str = "sinusoidal"
-    pos_dim: int = 8
     boost_steps: int = 0
     nu_init: float = 1.0
     layers: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.kernel not in KERNELS:
-            raise InputError(f"unknown attention kernel '{self.kernel}': choose one of {', '.join(KERNELS)}")
         if self.pos_kernel not in POS_KERNELS:
-            raise InputError(f"unknown pos_kernel '{self.pos_kernel}': choose one of {', '.join(POS_KERNELS)}")
-        if self.boost_steps < 0 or self.pos_dim < 2 or self.pos_dim % 2:
-            raise InputError("boost_steps must be >= 0 and pos_dim an even number >= 2")
+            raise ValueError(f"unknown pos_kernel {self.pos_kernel!r}: choose one of {', '.join(POS_KERNELS)}")
+        if isinstance(self.boost_steps, bool) or int(self.boost_steps) != self.boost_steps or self.boost_steps < 0:
+            raise ValueError(f"boost_steps must be a non-negative integer, got {self.boost_steps!r}")
+        if not math.isfinite(float(self.nu_init)):
+            raise ValueError(f"nu_init must be finite, got {self.nu_init!r}")
+        object.__setattr__(self, "boost_steps", int(self.boost_steps))
+        object.__setattr__(self, "nu_init", float(self.nu_init))
         if self.layers is not None:
-            object.__setattr__(self, "layers", tuple(int(i) for i in self.layers))
+            layers = tuple(int(i) for i in self.layers)
+            if any(i < 0 for i in layers):
+                raise ValueError(f"layers must be non-negative block indices, got {layers}")
+            object.__setattr__(self, "layers", layers)
 
     @property
     def name(self) -> str:
-        """The variant name: ``<kernel>`` or ``<kernel>+boost``."""
-        return f"{self.kernel}+boost" if self.boost_steps else self.kernel
+        """Variant name ``<kernel>`` or ``<kernel>+boost``."""
+        return self.kernel + (BOOST_SUFFIX if self.boost_steps else "")
 
     def applies_to(self, block: int) -> bool:
-        """Whether block ``block`` uses this kernel and boosting (else plain softmax)."""
+        """Whether block index ``block`` uses this kernel (else plain softmax)."""
         return self.layers is None or block in self.layers
 
-    def to_dict(self) -> dict:
-        """JSON-safe form stored in checkpoints."""
-        out = asdict(self)
-        out["layers"] = None if self.layers is None else list(self.layers)
-        return out
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict; ``name`` is included for readers and checked by ``from_dict``."""
+        return {
+            "name": self.name,
+            "kernel": self.kernel,
+            "pos_kernel": self.pos_kernel,
+            "boost_steps": self.boost_steps,
+            "nu_init": self.nu_init,
+            "layers": None if self.layers is None else list(self.layers),
+        }
 
     @classmethod
-    def from_dict(cls, data: dict) -> AttentionConfig:
-        return cls(**data)
+    def from_dict(cls, d: dict[str, Any]) -> AttentionConfig:
+        """Inverse of ``to_dict``; unknown keys or a ``name`` that contradicts the fields raise ValueError."""
+        values = dict(d)
+        name = values.pop("name", None)
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown attention config keys: {', '.join(sorted(unknown))}")
+        config = cls(**values)
+        if name is not None and name != config.name:
+            raise ValueError(f"attention config name {name!r} contradicts its fields ({config.name!r})")
+        return config
 
 
-def parse_variant(name: str, **overrides) -> AttentionConfig:
-    """The config of a variant name, with fields overridden by keyword (e.g. ``boost_steps=2``)."""
-    base = {
-        "softmax": {},
-        "bilateral": {"kernel": "bilateral"},
-        "softmax+boost": {"boost_steps": 1},
-        "bilateral+boost": {"kernel": "bilateral", "boost_steps": 1},
-        "twicing": {"boost_steps": 1, "nu_init": 1.0},
-    }
-    if name not in base:
-        raise InputError(f"unknown variant '{name}': choose one of {', '.join(VARIANT_NAMES)}")
-    return replace(AttentionConfig(**base[name]), **overrides)
+def variant_names() -> tuple[str, ...]:
+    """``VARIANT_NAMES``, then ``k`` and ``k+boost`` for every further registered kernel ``k``."""
+    extra = tuple(k for k in kernel_names() if k not in BUILTIN_KERNELS)
+    return VARIANT_NAMES + extra + tuple(k + BOOST_SUFFIX for k in extra)
+
+
+def parse_variant(name: str, **overrides: Any) -> AttentionConfig:
+    """Config of variant ``name``; ``overrides`` set the other fields (pos_kernel, layers, ...).
+
+    ``k+boost`` defaults to K = 1 and needs K >= 1; a plain kernel needs K = 0; ``twicing`` fixes
+    kernel softmax, K = 1, nu = 1. The kernel always comes from the name.
+    """
+    if name not in variant_names():
+        raise ValueError(f"unknown variant {name!r}: choose one of {', '.join(variant_names())}")
+    if "kernel" in overrides:
+        raise ValueError("the kernel comes from the variant name; do not override it")
+    if name == TWICING:
+        fixed = {"boost_steps": 1, "nu_init": 1.0}
+        clash = {k for k in fixed if k in overrides and overrides[k] != fixed[k]}
+        if clash:
+            raise ValueError(f"twicing fixes boost_steps=1 and nu_init=1.0; cannot override {', '.join(sorted(clash))}")
+        return AttentionConfig(kernel="softmax", **{**overrides, **fixed})
+    kernel, _, boost = name.partition("+")
+    steps = overrides.pop("boost_steps", 1 if boost else 0)
+    if bool(boost) != (steps > 0):
+        raise ValueError(f"variant {name!r} needs boost_steps {'>= 1' if boost else '= 0'}, got {steps}")
+    return AttentionConfig(kernel=kernel, boost_steps=steps, **overrides)
+
+
+def as_config(variant: str | AttentionConfig, pos_kernel: str = "sinusoidal") -> AttentionConfig:
+    """``variant`` itself if it is a config, else ``parse_variant(variant, pos_kernel=pos_kernel)``."""
+    return variant if isinstance(variant, AttentionConfig) else parse_variant(variant, pos_kernel=pos_kernel)
 
 
 def describe_variants() -> list[tuple[str, str]]:
-    """``(name, one-line formula)`` of each variant, for ``bilat-eval list variants``."""
-    return [(name, FORMULAS[name]) for name in VARIANT_NAMES]
+    """(name, one-line formula) for every variant name."""
+    rows = []
+    for name in variant_names():
+        kernel, _, boost = name.partition("+")
+        if name == TWICING:
+            rows.append((name, "(2A - A^2) V with A = softmax attention: softmax+boost at K = 1, nu = 1"))
+        elif boost:
+            rows.append((name, f"{_BOOST_FORMULA}, A = {kernel} attention"))
+        else:
+            rows.append((name, kernel_class(kernel).formula))
+    return rows

@@ -1,19 +1,27 @@
-"""Softmax attention (the baseline kernel ``K_SA``) on PyTorch's fused kernel.
-
-``a_ij = softmax_j(q_i . k_j / sqrt(d))``; positions, if any, were added to the tokens at the
-input, so ``positions`` is ignored here.
-"""
+"""Softmax attention (the baseline kernel K_SA, variants.md section 1)."""
 
 from __future__ import annotations
 
 import torch.nn.functional as F
 from torch import Tensor
 
-from robustbench_bilateral.attention.base import Attention, Mixer
-from robustbench_bilateral.attention.registry import register_kernel
+from .base import Attention, ValueOperator
+from .registry import register_kernel
 
 
 @register_kernel("softmax")
 class SoftmaxAttention(Attention):
-    def mixer(self, q: Tensor, k: Tensor, positions: Tensor | None, causal: bool) -> Mixer:
+    """``a_ij = softmax_j(q_i . k_j / sqrt(d))``.
+
+    Positions are added to the tokens at the model input (``x_i = e_i + p_i``), so this layer
+    ignores ``positions``. With identity projections its kernel is
+    ``K_SA = exp((y_i + p_i).(y_j + p_j) / sqrt(d))``.
+    """
+
+    formula = "A = softmax(q_i . k_j / sqrt(d)), positions added to the tokens at the input"
+
+    def operator(self, q: Tensor, k: Tensor, positions: Tensor | None, causal: bool) -> ValueOperator:
         return lambda values: F.scaled_dot_product_attention(q, k, values, is_causal=causal)
+
+    def logits(self, q: Tensor, k: Tensor, positions: Tensor | None) -> Tensor:
+        return q @ k.transpose(-2, -1) * self.head_dim**-0.5

@@ -55,7 +55,8 @@ def glass_blur(images: torch.Tensor, severity: int, rng: ExampleRNG) -> torch.Te
     random offset ``(dy, dx)``, each uniform in ``[-delta, delta - 1]`` with
     ``delta = max(1, round(delta_table s))`` px (clamped at the border), all pixels at once as
     one gather, repeated ``iterations`` times. ImageNet-C swaps pixel pairs one after another
-    instead; the gather keeps its displacement statistics but may repeat a pixel.
+    instead, which can carry a pixel several steps in one pass; the gather moves each pixel by one
+    offset per pass and may repeat or drop pixels.
     """
     (sigma, delta, iterations), scale = level("glass_blur", severity, images)
     delta = max(1, round(delta * scale))

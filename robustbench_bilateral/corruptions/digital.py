@@ -31,7 +31,8 @@ def pixelate_matrix(size: int, fraction: float) -> torch.Tensor:
     small = max(1, int(size * fraction))
     edges = torch.arange(small + 1, dtype=torch.float64) * size / small
     left = torch.arange(size, dtype=torch.float64)
-    overlap = (torch.minimum(edges[1:, None], left[None] + 1) - torch.maximum(edges[:-1, None], left[None])).clamp_min(0)
+    overlap = torch.minimum(edges[1:, None], left[None] + 1) - torch.maximum(edges[:-1, None], left[None])
+    overlap = overlap.clamp_min(0)
     area = overlap / overlap.sum(dim=1, keepdim=True)
     nearest = ((torch.arange(size, dtype=torch.float64) + 0.5) * small / size).floor().long()
     return area[nearest]
@@ -52,16 +53,17 @@ def jpeg_compression(images: torch.Tensor, severity: int, rng: ExampleRNG) -> to
     return jpeg_round_trip(images, quality)
 
 
-def _affine_inverse(rng: ExampleRNG, height: int, width: int, shift: float) -> torch.Tensor:
+def _affine_inverse(rng: ExampleRNG, height: int, width: int, shift: float, device: torch.device) -> torch.Tensor:
     """(N, 3, 2) matrices ``A^T`` with ``source = [x, y, 1] @ A^T`` for a random affine warp.
 
     Three points of a square around the centre (half-side ``min(H, W) // 3``) move by offsets
     uniform in [-shift, shift) px; A maps the moved points back to the originals.
     """
     cx, cy, half = width // 2, height // 2, min(height, width) // 3
-    anchors = torch.tensor([[cx + half, cy + half], [cx + half, cy - half], [cx - half, cy - half]], dtype=torch.float64)
-    moved = anchors + shift * (2.0 * rng.rand(3, 2).to("cpu", torch.float64) - 1.0)
-    homogeneous = torch.cat([moved, torch.ones(len(rng), 3, 1, dtype=torch.float64)], dim=2)
+    corners = [[cx + half, cy + half], [cx + half, cy - half], [cx - half, cy - half]]
+    anchors = torch.tensor(corners, dtype=torch.float64, device=device)
+    moved = anchors + shift * (2.0 * rng.rand(3, 2).to(anchors) - 1.0)
+    homogeneous = torch.cat([moved, torch.ones_like(moved[..., :1])], dim=2)
     return torch.linalg.solve(homogeneous, anchors.expand(len(rng), 3, 2))
 
 
@@ -75,16 +77,16 @@ def elastic_transform(images: torch.Tensor, severity: int, rng: ExampleRNG) -> t
     """
     (alpha, sigma, shift), scale = level("elastic_transform", severity, images)
     n, _, height, width = images.shape
-    inverse = _affine_inverse(rng, height, width, shift * scale)
-    noise = (2.0 * rng.rand(2, height, width) - 1.0).to("cpu", torch.float64)
+    inverse = _affine_inverse(rng, height, width, shift * scale, images.device)
+    noise = 2.0 * rng.rand(2, height, width).to(inverse) - 1.0
     field = alpha * scale * gaussian_blur(noise, sigma * scale, ELASTIC_TRUNCATE, "reflect")
-    ys = torch.arange(height, dtype=torch.float64).view(1, height, 1) + field[:, 1]
-    xs = torch.arange(width, dtype=torch.float64).view(1, 1, width) + field[:, 0]
-    points = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1).view(n, -1, 3)
+    rows = torch.arange(height).to(inverse).view(1, height, 1) + field[:, 1]
+    cols = torch.arange(width).to(inverse).view(1, 1, width) + field[:, 0]
+    points = torch.stack([cols, rows, torch.ones_like(cols)], dim=-1).view(n, -1, 3)
     source = (points @ inverse).view(n, height, width, 2)
-    grid = 2.0 * source / torch.tensor([width - 1, height - 1], dtype=torch.float64) - 1.0
-    grid = grid.to(images)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=True).clamp(0.0, 1.0)
+    grid = (2.0 * source / torch.tensor([width - 1, height - 1]).to(inverse) - 1.0).to(images)
+    warped = F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=True)
+    return warped.clamp(0.0, 1.0)
 
 
 def saturate(images: torch.Tensor, severity: int, rng: ExampleRNG) -> torch.Tensor:
@@ -94,6 +96,8 @@ def saturate(images: torch.Tensor, severity: int, rng: ExampleRNG) -> torch.Tens
     ValueError.
     """
     if images.shape[1] != 3:
-        raise ValueError(f"saturate changes colour saturation and needs 3-channel RGB images, got {images.shape[1]} channel(s)")
+        raise ValueError(
+            f"saturate changes colour saturation and needs 3-channel RGB images, got {images.shape[1]} channel(s)"
+        )
     (factor, offset), _ = level("saturate", severity, images)
     return scale_saturation(images, factor, offset).clamp(0.0, 1.0)

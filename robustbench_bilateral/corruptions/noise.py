@@ -12,55 +12,70 @@ import torch
 from robustbench_bilateral.corruptions.severity import level
 from robustbench_bilateral.rng import ExampleRNG
 
-POISSON_EXACT_MAX_RATE = 12.0
-POISSON_EXACT_TERMS = 40
+POISSON_CORRECTION_STEPS = 6
 
 
-def _draw(rng: ExampleRNG, images: torch.Tensor, kind: str) -> torch.Tensor:
-    """One uniform [0, 1) or standard normal draw per value, on the images' device and dtype."""
-    sample = rng.rand if kind == "uniform" else rng.randn
-    return sample(*images.shape[1:]).to(images)
+def _uniform(rng: ExampleRNG, images: torch.Tensor) -> torch.Tensor:
+    """One uniform [0, 1) draw per value, on the images' device and dtype."""
+    return rng.rand(*images.shape[1:]).to(images)
+
+
+def _normal(rng: ExampleRNG, images: torch.Tensor) -> torch.Tensor:
+    """One standard normal draw per value, on the images' device and dtype."""
+    return rng.randn(*images.shape[1:]).to(images)
 
 
 def additive_gaussian(images: torch.Tensor, strength: float, rng: ExampleRNG) -> torch.Tensor:
     """``clip(x + strength * z, 0, 1)``, z standard normal; ``strength`` is sigma in intensity units."""
-    return (images + strength * _draw(rng, images, "normal")).clamp(0.0, 1.0)
+    return (images + strength * _normal(rng, images)).clamp(0.0, 1.0)
 
 
 def additive_uniform(images: torch.Tensor, strength: float, rng: ExampleRNG) -> torch.Tensor:
     """``clip(x + u, 0, 1)``, u uniform in [-strength, strength); ``strength`` is the half-width."""
-    return (images + strength * (2.0 * _draw(rng, images, "uniform") - 1.0)).clamp(0.0, 1.0)
+    return (images + strength * (2.0 * _uniform(rng, images) - 1.0)).clamp(0.0, 1.0)
 
 
 def salt_pepper(images: torch.Tensor, strength: float, rng: ExampleRNG) -> torch.Tensor:
     """Each value becomes 0 or 1 (even odds) with probability ``strength`` (scikit-image ``s&p``)."""
-    hit = _draw(rng, images, "uniform") < strength
-    salt = _draw(rng, images, "uniform") < 0.5
+    hit = _uniform(rng, images) < strength
+    salt = _uniform(rng, images) < 0.5
     return torch.where(hit, salt.to(images.dtype), images)
 
 
 def poisson_quantile(rate: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """Poisson(rate) counts from uniforms ``u`` by inversion, one uniform per value.
+    """Poisson(rate) counts from uniforms ``u`` by exact inversion, one uniform per value.
 
-    Rates up to ``POISSON_EXACT_MAX_RATE`` = 12 use the exact inverse CDF summed over the first
-    ``POISSON_EXACT_TERMS`` = 40 terms (the tail beyond holds < 1e-8 of the mass); larger rates the
-    Cornish-Fisher quantile ``round(rate + sqrt(rate) z + (z^2 - 1) / 6)``, z = Phi^-1(u), which
-    is within one count of the exact quantile there.
+    The count is the smallest k with ``P(X <= k) >= u``. Start from the Cornish-Fisher quantile
+    ``k0 = round(rate + sqrt(rate) z + (z^2 - 1) / 6)``, z = Phi^-1(u), take its CDF from the
+    regularised incomplete gamma function ``P(X <= k) = Q(k + 1, rate)`` and its probability
+    ``rate^k e^-rate / k!``, then step k up while ``u > P(X <= k)`` and down while
+    ``u <= P(X <= k - 1)``, at most ``POISSON_CORRECTION_STEPS`` = 6 steps each way (the start is
+    never further off for u in [1e-7, 1 - 1e-7]). Computed in float64 on the positive rates only;
+    rate 0 gives 0.
     """
-    u = u.clamp(1e-7, 1.0 - 1e-7)
+    counts = torch.zeros(rate.numel(), dtype=torch.float64, device=rate.device)
+    positive = (rate.reshape(-1) > 0).nonzero().squeeze(1)
+    mean = rate.reshape(-1)[positive].to(torch.float64)
+    u = u.reshape(-1)[positive].to(torch.float64).clamp(1e-7, 1.0 - 1e-7)
     z = math.sqrt(2.0) * torch.erfinv(2.0 * u - 1.0)
-    counts = torch.round(rate + rate.sqrt() * z + (z * z - 1.0) / 6.0).clamp_min(0.0)
-    small = rate <= POISSON_EXACT_MAX_RATE
-    low_rate, low_u = rate[small], u[small]
-    term = torch.exp(-low_rate)
-    cdf = term.clone()
-    exact = torch.zeros_like(low_rate)
-    for k in range(1, POISSON_EXACT_TERMS + 1):
-        exact += low_u > cdf
-        term = term * low_rate / k
-        cdf = cdf + term
-    counts[small] = exact
-    return counts
+    count = torch.round(mean + mean.sqrt() * z + (z * z - 1.0) / 6.0).clamp_min(0.0)
+    cdf = torch.special.gammaincc(count + 1.0, mean)
+    mass = torch.exp(count * mean.log() - mean - torch.special.gammaln(count + 1.0))
+    for _ in range(POISSON_CORRECTION_STEPS):
+        up = u > cdf
+        if not up.any():
+            break
+        count = count + up.to(count.dtype)
+        mass = torch.where(up, mass * mean / count, mass)
+        cdf = torch.where(up, cdf + mass, cdf)
+    for _ in range(POISSON_CORRECTION_STEPS):
+        down = (count > 0) & (u <= cdf - mass)
+        if not down.any():
+            break
+        cdf = torch.where(down, cdf - mass, cdf)
+        mass = torch.where(down, mass * count / mean, mass)
+        count = count - down.to(count.dtype)
+    return counts.index_copy_(0, positive, count).view(rate.shape)
 
 
 def gaussian_noise(images: torch.Tensor, severity: int, rng: ExampleRNG) -> torch.Tensor:
@@ -72,8 +87,8 @@ def gaussian_noise(images: torch.Tensor, severity: int, rng: ExampleRNG) -> torc
 def shot_noise(images: torch.Tensor, severity: int, rng: ExampleRNG) -> torch.Tensor:
     """Photon noise ``clip(Poisson(lambda x) / lambda, 0, 1)``, lambda from the table."""
     photons, _ = level("shot_noise", severity, images)
-    counts = poisson_quantile(images * photons, _draw(rng, images, "uniform"))
-    return (counts / photons).clamp(0.0, 1.0)
+    counts = poisson_quantile(images * photons, _uniform(rng, images))
+    return (counts / photons).to(images.dtype).clamp(0.0, 1.0)
 
 
 def impulse_noise(images: torch.Tensor, severity: int, rng: ExampleRNG) -> torch.Tensor:
@@ -85,4 +100,4 @@ def impulse_noise(images: torch.Tensor, severity: int, rng: ExampleRNG) -> torch
 def speckle_noise(images: torch.Tensor, severity: int, rng: ExampleRNG) -> torch.Tensor:
     """Multiplicative noise ``clip(x + x sigma z, 0, 1)``, z standard normal, sigma from the table."""
     sigma, _ = level("speckle_noise", severity, images)
-    return (images + images * sigma * _draw(rng, images, "normal")).clamp(0.0, 1.0)
+    return (images + images * sigma * _normal(rng, images)).clamp(0.0, 1.0)

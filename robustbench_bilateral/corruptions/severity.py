@@ -23,9 +23,15 @@ Columns per corruption (pixel-valued ones marked [px]):
 - contrast: factor; saturate: (saturation factor, offset); jpeg_compression: quality;
   pixelate: side fraction; elastic_transform: (alpha [px], sigma [px], affine shift [px]).
 
-The tables are not built to change an image monotonically: saturate desaturates at severities
-1-2 and saturates from 3 on, spatter switches from water (1-3) to mud (4-5), and the ImageNet-C
-elastic rows trade a large smooth warp (1-2) for a small local one (3-5).
+The mean squared change does not grow with every severity step; by construction of the tables:
+saturate desaturates at 1-2 and saturates from 3 on; spatter switches from water (1-3) to mud
+(4-5); the CIFAR-10-C elastic rows shrink the affine shift faster than the elastic part grows and
+the ImageNet-C ones trade a large smooth warp (1-2) for a small local one (3-5); glass blur blurs
+more before it shuffles at CIFAR-10-C severities 3 and 5, so the shuffled pixels are more alike;
+frost darkens the image at CIFAR-10-C severity 4 under the same frost weight; CIFAR-10-C motion
+blur rows 3 and 4 share sigma 2 (the longer radius adds only taps beyond 4 sigma). After scaling,
+rounding can merge settings: glass blur displacements 1 and 2 px both become 1 px at 128 px, and
+pixelate's near-1 fractions at 28-32 px keep sides one or two pixels apart.
 """
 
 from __future__ import annotations

@@ -4,10 +4,10 @@ Both start from a liquid layer: a normal field (mean, std) per pixel smoothed by
 ``sigma s`` px and set to 0 below ``threshold``.
 
 Water (ImageNet-C's Canny / distance-transform / emboss chain, as tensor ops): drop edges are the
-drop pixels with a dry 8-neighbour; the chessboard distance to the nearest edge, capped at
-``DISTANCE_CAP`` = 20 px (times s) and rounded to whole px, is box-blurred (3x3 sums, which stay
-exact integers, so equal distances stay tied whatever the batch), histogram-equalised per image to
-[0, 1], embossed with ``EMBOSS`` (clipped to [0, 1]) and box-blurred again. The mask
+drop pixels with a dry 8-neighbour; the chessboard distance to the nearest edge in whole px,
+capped at ``floor(DISTANCE_CAP s)`` with ``DISTANCE_CAP`` = 20 px, is box-blurred (3x3 sums, exact
+integers, so equal distances stay tied whatever the batch), histogram-equalised per image to
+[0, 1], embossed with ``EMBOSS`` (clipped to [0, 1]) and box-blurred again (3x3 mean). The mask
 ``m = liquid * shading``, scaled to peak ``intensity``, adds pale turquoise ``WATER_RGB``:
 ``clip(x + m c, 0, 1)``.
 
@@ -20,10 +20,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from robustbench_bilateral.corruptions.colour import colour_value
-from robustbench_bilateral.corruptions.filters import filter2d, gaussian_blur
+from robustbench_bilateral.corruptions.filters import dilate, filter2d, gaussian_blur
 from robustbench_bilateral.corruptions.severity import level
 from robustbench_bilateral.rng import ExampleRNG
 
@@ -37,32 +36,33 @@ SUM3 = torch.ones(3, 3)
 
 
 def edge_distance(drops: torch.Tensor, cap: float) -> torch.Tensor:
-    """Chessboard distance (whole px) from each pixel to the nearest drop edge, at most ``floor(cap)``.
+    """Chessboard distance (whole px) from each pixel to the nearest drop edge, at most
+    ``floor(cap)``, as an integer tensor.
 
     drops: bool (N, 1, H, W). An edge pixel is a drop pixel with a dry pixel among its 8
-    neighbours; distances grow by one 3x3 dilation per step.
+    neighbours. With ``R_k`` the edges dilated k times (3x3), the distance is the number of
+    ``k < floor(cap)`` with the pixel outside ``R_k``.
     """
-    dry = (~drops).float()
-    edges = drops & (F.max_pool2d(dry, 3, stride=1, padding=1) > 0)
-    reached = edges.float()
-    limit = math.floor(cap)
-    distance = torch.where(edges, 0.0, float(limit))
-    for step in range(1, limit):
-        grown = F.max_pool2d(reached, 3, stride=1, padding=1)
-        distance = torch.where(grown > reached, float(step), distance)
-        reached = grown
+    reached = drops & dilate(~drops)
+    distance = torch.zeros(drops.shape, dtype=torch.int64, device=drops.device)
+    for _ in range(math.floor(cap)):
+        distance += ~reached
+        reached = dilate(reached)
     return distance
 
 
-def equalise(values: torch.Tensor) -> torch.Tensor:
-    """Per-image histogram equalisation to [0, 1]: ``(cdf(v) - cdf_min) / (count - cdf_min)``,
-    with cdf(v) the number of the image's values <= v (OpenCV ``equalizeHist``)."""
-    n = values.shape[0]
-    flat = values.reshape(n, -1).contiguous()
-    ordered = flat.sort(dim=1).values
-    below = torch.searchsorted(ordered, flat, right=True).to(values.dtype)
-    lowest = torch.searchsorted(ordered, ordered[:, :1].contiguous(), right=True).to(values.dtype)
-    return ((below - lowest) / (flat.shape[1] - lowest).clamp_min(1.0)).view_as(values)
+def equalise(levels: torch.Tensor) -> torch.Tensor:
+    """Per-image histogram equalisation of non-negative integer ``levels`` (N, ...) to [0, 1]:
+    ``(cdf(v) - cdf_min) / (count - cdf_min)``, cdf(v) the number of the image's values <= v and
+    cdf_min that of its smallest value (OpenCV ``equalizeHist``); 0 for a constant image."""
+    n = levels.shape[0]
+    flat = levels.reshape(n, -1)
+    bins = int(flat.max()) + 1
+    offsets = flat + bins * torch.arange(n, device=flat.device).view(n, 1)
+    cdf = torch.bincount(offsets.reshape(-1), minlength=n * bins).view(n, bins).cumsum(dim=1)
+    lowest = cdf.gather(1, flat.amin(dim=1, keepdim=True))
+    below = cdf.gather(1, flat)
+    return ((below - lowest) / (flat.shape[1] - lowest).clamp_min(1)).view(levels.shape)
 
 
 def spatter(images: torch.Tensor, severity: int, rng: ExampleRNG) -> torch.Tensor:
@@ -76,8 +76,8 @@ def spatter(images: torch.Tensor, severity: int, rng: ExampleRNG) -> torch.Tenso
         mask = torch.where(mask < MUD_FLOOR, torch.zeros_like(mask), mask)
         colour = colour_value(MUD_RGB, images.shape[1], images)
         return (images * (1.0 - mask) + mask * colour).clamp(0.0, 1.0)
-    shading = filter2d(edge_distance(liquid > 0, DISTANCE_CAP * scale).to(images), SUM3)
-    shading = filter2d(equalise(shading), EMBOSS).clamp(0.0, 1.0)
+    distance = filter2d(edge_distance(liquid > 0, DISTANCE_CAP * scale).to(images), SUM3)
+    shading = filter2d(equalise(distance.round().long()).to(images), EMBOSS).clamp(0.0, 1.0)
     mask = liquid * filter2d(shading, BOX3)
     mask = strength * mask / mask.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
     colour = colour_value(WATER_RGB, images.shape[1], images)

@@ -26,15 +26,17 @@ def plasma_fractal(rng: ExampleRNG, height: int, width: int, decay: float) -> to
     On a square map of side M = next power of two >= max(height, width), the square and diamond
     steps set each new point to the mean of its 4 neighbours (wrapping round) plus
     ``w * U(-w, w)``; ``w`` starts at 100 and is divided by ``decay`` at each halving of the
-    step. The map is cropped to (height, width) and rescaled to [0, 1] per example.
+    step. The map is cropped to (height, width) and rescaled to [0, 1] per example. All uniforms
+    of an example come from one draw.
     """
     size = _fractal_size(height, width)
     maps = torch.zeros(len(rng), size, size, dtype=torch.float64, device=rng.device)
+    lattice_sizes = [4**level for level in range(size.bit_length() - 1) for _ in range(3)]
+    draws = iter((2.0 * rng.rand(sum(lattice_sizes)).to(maps) - 1.0).split(lattice_sizes, dim=1))
     step, wibble = size, 100.0
 
     def wibbled(total: torch.Tensor) -> torch.Tensor:
-        noise = 2.0 * rng.rand(*total.shape[1:]).to(total) - 1.0
-        return total / 4 + wibble * wibble * noise
+        return total / 4 + wibble * wibble * next(draws).view_as(total)
 
     while step >= 2:
         half = step // 2
@@ -44,8 +46,10 @@ def plasma_fractal(rng: ExampleRNG, height: int, width: int, decay: float) -> to
         maps[:, half::step, half::step] = wibbled(square)
         centres = maps[:, half::step, half::step]
         corners = maps[:, 0::step, 0::step]
-        maps[:, 0::step, half::step] = wibbled(centres + centres.roll(1, dims=1) + corners + corners.roll(-1, dims=2))
-        maps[:, half::step, 0::step] = wibbled(centres + centres.roll(1, dims=2) + corners + corners.roll(-1, dims=1))
+        top = centres + centres.roll(1, dims=1) + corners + corners.roll(-1, dims=2)
+        left = centres + centres.roll(1, dims=2) + corners + corners.roll(-1, dims=1)
+        maps[:, 0::step, half::step] = wibbled(top)
+        maps[:, half::step, 0::step] = wibbled(left)
         step //= 2
         wibble /= decay
     maps = maps[:, :height, :width]
@@ -57,7 +61,8 @@ def plasma_fractal(rng: ExampleRNG, height: int, width: int, decay: float) -> to
 def _smooth_noise(rng: ExampleRNG, height: int, width: int, cells: int) -> torch.Tensor:
     """Uniform values on a (cells + 1)^2 lattice, bicubically interpolated to (N, height, width)."""
     lattice = rng.rand(1, cells + 1, cells + 1)
-    return F.interpolate(lattice, size=(height, width), mode="bicubic", align_corners=True)[:, 0].clamp(0.0, 1.0)
+    smooth = F.interpolate(lattice, size=(height, width), mode="bicubic", align_corners=True)
+    return smooth[:, 0].clamp(0.0, 1.0)
 
 
 def frost_texture(rng: ExampleRNG, height: int, width: int) -> torch.Tensor:

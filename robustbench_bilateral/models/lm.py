@@ -1,69 +1,89 @@
-"""A causal language model (pre-LN decoder, tied embeddings) on the same attention modules."""
+"""Causal word-level language model hosting any attention variant (``bilat_lm``)."""
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import torch
+import torch.nn.functional as F
+from timm.layers import LayerNorm
 from torch import Tensor, nn
 
-from robustbench_bilateral.attention import AttentionConfig
-from robustbench_bilateral.attention.positions import coords_1d, sinusoidal_1d
-from robustbench_bilateral.models.block import build_blocks, init_weights, position_width
+from ..attention import AttentionConfig, as_config, build_blocks, plan_positions
+
+LM_NAME = "bilat_lm"
+LM_SUMMARY = "causal word-level LM: pre-LN decoder, tied embeddings, context 128, dim 256, depth 4, 4 heads"
 
 
-class BilatCausalLM(nn.Module):
-    """Word-level decoder: ``logits = norm(blocks(embed(ids) [+ positions])) @ E^T`` (E tied).
+class CausalLM(nn.Module):
+    """Pre-LN causal decoder with tied input/output embeddings; the causal mask is always on.
 
-    Causal masking is always on. Positions follow the variant as in the vision model; sinusoidal
-    and coordinate positions are computed for any length (so longer contexts can be evaluated),
-    learned ones exist up to ``context_length``.
+    ``embed(ids) = sqrt(C) * E[ids]`` with ``E`` (``tok_embed.weight``, V x C) initialised
+    N(0, 1/C), so token embeddings start at unit RMS; ``logits = norm(h) E^T``.
+    Positions as in ``attention.positions``: 1-D sinusoidal / learned encodings of width C added
+    to the embeddings for kernels that ignore ``positions`` (softmax), or (T, P) vectors passed to
+    every block for kernels that consume them (bilateral; P = ``pos_dim``). Fixed positions are
+    tabled once for ``context_length`` tokens; longer inputs are encoded on the fly (learned
+    positions cannot go past ``context_length``).
     """
 
     def __init__(
         self,
+        *,
+        attention: AttentionConfig,
         vocab_size: int,
         context_length: int = 128,
         embed_dim: int = 256,
         depth: int = 4,
         num_heads: int = 4,
         mlp_ratio: float = 4.0,
-        attention: AttentionConfig = AttentionConfig(),
+        pos_dim: int | None = None,
     ) -> None:
         super().__init__()
         self.attention_config = attention
+        self.position_plan = plan_positions(attention, embed_dim, (context_length,), pos_dim)
+        self.model_kwargs = dict(
+            vocab_size=vocab_size, context_length=context_length, embed_dim=embed_dim, depth=depth,
+            num_heads=num_heads, mlp_ratio=float(mlp_ratio), pos_dim=self.position_plan.pos_dim,
+        )
+        self.model_name = LM_NAME
         self.context_length = context_length
-        self.position_width = position_width(attention, embed_dim, spatial_dims=1)
-        self.additive_positions = attention.kernel == "softmax"
         self.tok_embed = nn.Embedding(vocab_size, embed_dim)
-        if attention.pos_kernel == "learned":
-            self.pos_embed = nn.Parameter(torch.zeros(1, context_length, embed_dim))
-            nn.init.normal_(self.pos_embed, std=0.02)
-        self.blocks = build_blocks(embed_dim, depth, num_heads, mlp_ratio, attention)
-        self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
-        nn.init.normal_(self.tok_embed.weight, std=0.02)
-        self.apply(init_weights)
-
-    def positions(self, length: int, device: torch.device) -> Tensor:
-        """(length, P) position vectors of positions 0 .. length - 1."""
-        kind = self.attention_config.pos_kernel
-        if kind == "learned":
-            if length > self.context_length:
-                raise ValueError(f"learned positions exist up to {self.context_length} tokens, asked for {length}")
-            return self.pos_embed[0, :length]
-        table = coords_1d(length) if kind == "coords" else sinusoidal_1d(length, self.position_width)
-        return table.to(device)
+        nn.init.normal_(self.tok_embed.weight, std=embed_dim**-0.5)
+        if self.position_plan.learned:
+            self.pos_embed = nn.Parameter(self.position_plan.init_learned(context_length))
+        else:
+            self.register_buffer("pos_table", self.position_plan.table((context_length,)), persistent=False)
+        self.blocks = build_blocks(depth, embed_dim, num_heads, mlp_ratio, attention)
+        self.norm = LayerNorm(embed_dim)
 
     def embed(self, ids: Tensor) -> Tensor:
-        """Token embeddings (B, T, C), before positions."""
-        return self.tok_embed(ids)
-
-    def forward_embeddings(self, embeddings: Tensor) -> Tensor:
-        """Logits (B, T, V) from token embeddings, so attacks can perturb the embeddings."""
-        positions = self.positions(embeddings.shape[1], embeddings.device)
-        x = embeddings + positions if self.additive_positions else embeddings
-        for block in self.blocks:
-            x = block(x, positions=positions, causal=True)
-        return self.norm(x) @ self.tok_embed.weight.t()
+        """Token embeddings (B, T, C) of ids (B, T), before positions."""
+        return self.tok_embed(ids) * math.sqrt(self.tok_embed.embedding_dim)
 
     def forward(self, ids: Tensor) -> Tensor:
-        """ids: (B, T) int64 -> next-token logits (B, T, V)."""
+        """Token ids (B, T) int64 -> next-token logits (B, T, V)."""
         return self.forward_embeddings(self.embed(ids))
+
+    def forward_embeddings(self, emb: Tensor) -> Tensor:
+        """Token embeddings (B, T, C) (as from ``embed``, possibly perturbed) -> logits (B, T, V)."""
+        x, positions = self.position_plan.apply(emb, self._positions(emb.shape[1]).to(emb.dtype))
+        for block in self.blocks:
+            x = block(x, positions, causal=True)
+        return F.linear(self.norm(x), self.tok_embed.weight)
+
+    def _positions(self, length: int) -> Tensor:
+        """Position vectors (length, width)."""
+        if self.position_plan.learned:
+            if length > self.context_length:
+                raise ValueError(f"{length} tokens exceed the learned positions' context length {self.context_length}")
+            return self.pos_embed[0, :length]
+        if length <= self.context_length:
+            return self.pos_table[:length]
+        return self.position_plan.table((length,)).to(self.pos_table.device)
+
+
+def create_lm(variant: str | AttentionConfig = "softmax", **kwargs: Any) -> CausalLM:
+    """``bilat_lm`` with attention ``variant``; kwargs as ``CausalLM`` (``vocab_size`` required)."""
+    return CausalLM(attention=as_config(variant), **kwargs)

@@ -1,54 +1,83 @@
-"""Word-level vocabulary: white-space tokens as they are (punctuation stays attached, case kept).
-
-Ids: ``<unk>`` = 0, ``<eos>`` = 1 (closes every line), then the training words seen at least
-``min_count`` times, most frequent first (ties alphabetical). Perplexity per token is therefore
-perplexity per word, ``<eos>`` counted as a word, as in the WikiText-103 setup.
-"""
+"""Word-level vocabulary (WikiText-style): whitespace tokens, case and punctuation kept."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
+from torch import Tensor
 
-UNK, EOS = "<unk>", "<eos>"
+UNK = "<unk>"
+EOS = "<eos>"
 
 
 class WordVocab:
-    """Maps words to ids and back; stored in a checkpoint as its word list."""
+    """Words <-> ids. Id 0 is ``<unk>`` (every word outside the vocabulary), id 1 is ``<eos>``.
 
-    def __init__(self, words: list[str]) -> None:
-        if words[:2] != [UNK, EOS]:
-            raise ValueError("a vocabulary starts with <unk>, <eos>")
-        self.words = words
-        self.index = {word: i for i, word in enumerate(words)}
+    A line's tokens are ``line.split()`` (whitespace only: no lower-casing, punctuation stays
+    attached) followed by ``<eos>``; a blank line is the single token ``<eos>``.
+    """
+
+    def __init__(self, words: Sequence[str]) -> None:
+        if tuple(words[:2]) != (UNK, EOS):
+            raise ValueError(f"a vocabulary starts with {UNK!r}, {EOS!r}")
+        if len(set(words)) != len(words):
+            raise ValueError("vocabulary words must be unique")
+        self._words = list(words)
+        self._ids = {word: i for i, word in enumerate(self._words)}
+
+    unk_id = 0
+    eos_id = 1
 
     @classmethod
     def build(cls, lines: Iterable[str], min_count: int = 2, max_size: int | None = None) -> WordVocab:
-        """The vocabulary of ``lines``: words with count >= ``min_count``, at most ``max_size`` entries."""
+        """Vocabulary of the words seen at least ``min_count`` times in ``lines``.
+
+        Words are ordered by decreasing count, ties by the word; ``max_size`` caps the total size
+        including the two specials. Literal ``<unk>`` / ``<eos>`` tokens in the text map to the specials.
+        """
+        if max_size is not None and max_size < 2:
+            raise ValueError(f"max_size must leave room for {UNK} and {EOS}, got {max_size}")
         counts = Counter(word for line in lines for word in line.split())
-        ranked = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
-        limit = None if max_size is None else max_size - 2
-        return cls([UNK, EOS, *ranked[:limit]])
+        kept = sorted(
+            (w for w, c in counts.items() if c >= min_count and w not in (UNK, EOS)),
+            key=lambda w: (-counts[w], w),
+        )
+        words = [UNK, EOS, *kept]
+        return cls(words if max_size is None else words[:max_size])
 
     def __len__(self) -> int:
-        return len(self.words)
+        return len(self._words)
 
-    def encode_lines(self, lines: Iterable[str]) -> torch.Tensor:
-        """One int64 stream: each line's word ids followed by ``<eos>``."""
-        ids: list[int] = []
-        for line in lines:
-            ids.extend(self.index.get(word, 0) for word in line.split())
-            ids.append(1)
-        return torch.tensor(ids, dtype=torch.int64)
+    def __contains__(self, word: object) -> bool:
+        return word in self._ids
 
-    def decode(self, ids: Iterable[int]) -> list[str]:
-        return [self.words[i] for i in ids]
+    def index(self, word: str) -> int:
+        """Id of ``word`` (``unk_id`` if unknown)."""
+        return self._ids.get(word, self.unk_id)
+
+    def word(self, index: int) -> str:
+        """Word of id ``index``."""
+        return self._words[index]
+
+    def encode_line(self, line: str) -> list[int]:
+        """Ids of ``line.split()`` followed by ``<eos>``."""
+        return [self.index(w) for w in line.split()] + [self.eos_id]
+
+    def encode_lines(self, lines: Iterable[str]) -> Tensor:
+        """All lines' ids concatenated, one ``<eos>`` after each line: LongTensor (L,)."""
+        return torch.tensor([i for line in lines for i in self.encode_line(line)], dtype=torch.long)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Words of ``ids`` joined by single spaces."""
+        return " ".join(self._words[int(i)] for i in ids)
 
     def to_list(self) -> list[str]:
-        return list(self.words)
+        """The words in id order (JSON-safe, for checkpoint metadata)."""
+        return list(self._words)
 
     @classmethod
-    def from_list(cls, words: list[str]) -> WordVocab:
+    def from_list(cls, words: Sequence[str]) -> WordVocab:
+        """Inverse of ``to_list``."""
         return cls(list(words))

@@ -1,57 +1,74 @@
-"""Sliding-window evaluation of a causal LM: every token predicted once, with long left context.
-
-With window length ``C`` and stride ``s = C // 2``, window ``w`` feeds ``ids[w s : w s + C]`` and
-predicts the tokens at positions ``w s + 1 .. w s + C``. Window 0 scores all of them; every later
-window scores only those not scored before (its last ``s``), so each token after the first is
-predicted exactly once and, past the first window, with at least ``C - s`` tokens of left context.
-The last window is cut at the end of the stream.
-"""
+"""Sliding-window negative log-likelihood and per-word perplexity of a causal language model."""
 
 from __future__ import annotations
 
+import math
+from itertools import groupby
+
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 
 def window_plan(length: int, context: int) -> list[tuple[int, int, int]]:
-    """``(start, end, first_scored)`` per window: inputs ``ids[start:end]``, targets
-    ``ids[start + 1 : end + 1]``, of which positions ``>= first_scored`` are scored."""
-    stride = max(1, context // 2)
-    plan, scored_until, start = [], 0, 0
-    while scored_until < length - 1:
+    """Windows ``(start, end, scored_from)`` over a token stream of ``length`` ids.
+
+    Rule, with ``stride = context // 2``: window k feeds ids ``[s_k, e_k)`` with ``s_k = k * stride``
+    and ``e_k = min(s_k + context, length - 1)``, and predicts ids ``s_k + 1 .. e_k``; it scores the
+    targets ``t`` with ``e_(k-1) < t <= e_k`` (``e_(-1) = 0``), i.e. the first window scores all
+    its predictions and each later full window its last ``stride``. Windows stop once ``e_k =
+    length - 1``. So every id after the first is scored exactly once, and target ``t`` of window
+    k > 0 is predicted from ``t - s_k > context - stride >= context // 2`` ids of left context.
+    ``scored_from`` is the first scored target.
+    """
+    if context < 2:
+        raise ValueError(f"context must be at least 2, got {context}")
+    if length < 2:
+        raise ValueError(f"need at least 2 tokens to score, got {length}")
+    stride = context // 2
+    windows = []
+    start, prev_end = 0, 0
+    while prev_end < length - 1:
         end = min(start + context, length - 1)
-        plan.append((start, end, scored_until + 1))
-        scored_until = end
-        start += stride
-    return plan
+        windows.append((start, end, prev_end + 1))
+        start, prev_end = start + stride, end
+    return windows
 
 
 @torch.no_grad()
 def sliding_window_nll(
-    model: nn.Module, ids: torch.Tensor, context: int, batch_size: int = 32, device: torch.device | str = "cpu"
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-window NLL sums (float64, nats) and scored-token counts (int64) of the stream ``ids``.
+    model: nn.Module, ids: Tensor, context: int, batch_size: int = 32, device: str | torch.device = "cpu"
+) -> tuple[Tensor, Tensor]:
+    """Per-window NLL sums (W,) float64 in nats and scored-token counts (W,) int64.
 
-    Per-word perplexity is ``exp(nll.sum() / counts.sum())``.
+    ``model(ids (B, T)) -> logits (B, T, V)`` is run in eval mode (its mode is restored) on the
+    windows of ``window_plan(len(ids), context)``, up to ``batch_size`` windows of equal length at a time.
+    ``nll_w = -sum_t log p(id_t | id_(s_w) .. id_(t-1))`` over the targets window w scores.
     """
-    plan = window_plan(len(ids), context)
-    nll = torch.zeros(len(plan), dtype=torch.float64)
-    counts = torch.zeros(len(plan), dtype=torch.int64)
-    groups: dict[int, list[int]] = {}
-    for number, (start, end, _) in enumerate(plan):
-        groups.setdefault(end - start, []).append(number)
-    for width, numbers in groups.items():
-        for offset in range(0, len(numbers), batch_size):
-            chunk = numbers[offset : offset + batch_size]
-            starts = torch.tensor([plan[n][0] for n in chunk])
-            span = starts.unsqueeze(1) + torch.arange(width + 1)
-            windows = ids[span].to(device)
-            logits = model(windows[:, :-1]).double()
-            losses = F.cross_entropy(logits.transpose(1, 2), windows[:, 1:], reduction="none").cpu()
-            for row, n in enumerate(chunk):
-                start, _, first = plan[n]
-                scored = losses[row, first - start - 1 :]
-                nll[n] = scored.sum()
-                counts[n] = scored.numel()
+    ids = ids.reshape(-1).to(device)
+    windows = window_plan(len(ids), context)
+    nll = torch.zeros(len(windows), dtype=torch.float64)
+    counts = torch.tensor([end - scored_from + 1 for _, end, scored_from in windows], dtype=torch.long)
+    runs = [list(run) for _, run in groupby(enumerate(windows), key=lambda item: item[1][1] - item[1][0])]
+    was_training = model.training
+    model.eval()
+    try:
+        for run in runs:
+            for first in range(0, len(run), batch_size):
+                chunk = run[first : first + batch_size]
+                inputs = torch.stack([ids[s:e] for _, (s, e, _) in chunk])
+                targets = torch.stack([ids[s + 1 : e + 1] for _, (s, e, _) in chunk])
+                logits = model(inputs).float()
+                token_nll = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none")
+                token_nll = token_nll.view(targets.shape).double().cpu()
+                for row, (w, (s, _, scored_from)) in enumerate(chunk):
+                    nll[w] = token_nll[row, scored_from - 1 - s :].sum()
+    finally:
+        model.train(was_training)
     return nll, counts
+
+
+def perplexity(nll: Tensor, counts: Tensor) -> float:
+    """Per-token (per-word, ``<eos>`` included) perplexity ``exp(sum nll / sum counts)``."""
+    return math.exp(float(nll.sum()) / int(counts.sum()))
+

@@ -1,4 +1,4 @@
-"""``python -m cli`` runs the ``bilat-eval`` command line."""
+"""``python -m cli``: the same as the ``bilat-eval`` command."""
 
 from cli.main import main
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from cli.evaluate_cmd import evaluate_command
 from cli.list_cmd import list_command
 from cli.train_cmd import train_command
 from cli.settings import Settings
@@ -19,7 +20,20 @@ from robustbench_bilateral.device import DEVICE_CHOICES, resolve_device
 from robustbench_bilateral.errors import BilatError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class OneLineErrors(click.Group):
+    """A group that reports a ``BilatError`` as one line on stderr and exits with its code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except BilatError as error:
+            if getattr(ctx.obj, "verbose", False):
+                raise
+            click.echo(f"error: {error}", err=True)
+            ctx.exit(error.exit_code)
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(metadata.version("robustbench-bilateral"), prog_name="bilat-eval")
 @click.option("--device", "device_name", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True,
               help="Where models run.")
@@ -36,6 +50,7 @@ def cli(ctx: click.Context, device_name: str, seed: int, out: Path, quiet: bool,
 
 cli.add_command(list_command)
 cli.add_command(train_command)
+cli.add_command(evaluate_command)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     verbose = "--verbose" in args
     try:
-        cli.main(args=args, prog_name="bilat-eval", standalone_mode=False)
+        code = cli.main(args=args, prog_name="bilat-eval", standalone_mode=False)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.Abort:
@@ -53,14 +68,9 @@ def main(argv: list[str] | None = None) -> None:
         hint = f" (see `{error.ctx.command_path} --help`)" if error.ctx else ""
         click.echo(f"error: {error.format_message().rstrip('.')}{hint}", err=True)
         sys.exit(2)
-    except BilatError as error:
-        if verbose:
-            raise
-        click.echo(f"error: {error}", err=True)
-        sys.exit(error.exit_code)
     except Exception as error:
         if verbose:
             raise
         click.echo(f"error: unexpected {type(error).__name__}: {error} (run with --verbose for the traceback)", err=True)
         sys.exit(1)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)

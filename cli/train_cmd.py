@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli.settings import Settings, pass_settings
 from robustbench_bilateral.attention import VARIANT_NAMES, parse_variant
 from robustbench_bilateral.training import train
+from robustbench_bilateral.training.recipes import PRESET_NAMES
 
 
 def default_run_dir(settings: Settings, task: str, variant: str) -> Path:
@@ -21,8 +22,8 @@ def default_run_dir(settings: Settings, task: str, variant: str) -> Path:
 @click.command("train")
 @click.option("--task", required=True, help="fmnist, shakespeare, or an image source such as imagefolder:PATH.")
 @click.option("--variant", required=True, type=click.Choice(VARIANT_NAMES), help="Attention variant.")
-@click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True,
-              help="quick: minutes on a CPU; paper: the DeiT recipe for 224 px data.")
+@click.option("--preset", type=click.Choice(PRESET_NAMES), default="quick", show_default=True,
+              help="smoke: seconds; quick: minutes on a CPU; paper: the DeiT recipe for 224 px data.")
 @click.option("--epochs", type=int, default=None, help="Override the preset's number of epochs.")
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of this run [default: <out>/checkpoints/<task>/<variant>-seed<seed>].")

@@ -19,3 +19,15 @@ def fmnist():
     from robustbench_bilateral.data import load_source
 
     return load_source("fmnist")
+
+
+@pytest.fixture(scope="session")
+def smoke_checkpoints(tmp_path_factory):
+    """Checkpoints of four variants trained for seconds (``smoke`` preset) on the real mnist5k."""
+    from robustbench_bilateral.training import train
+
+    root = tmp_path_factory.mktemp("smoke")
+    return {
+        variant: train("mnist5k", variant, "smoke", root / variant.replace("+", "-")).checkpoint
+        for variant in ("softmax", "bilateral", "softmax+boost", "bilateral+boost")
+    }

@@ -11,6 +11,7 @@ integers as little-endian int64, floats as little-endian float64).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import struct
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -78,8 +79,6 @@ def _check_header(path: Path) -> None:
     """Refuse a non-empty file that is not a SQLite database of ours, reading only its header."""
     with open(path, "rb") as handle:
         header = handle.read(100)
-    if not header:
-        return
     fix = f"pass another --out or run name, or move {path} away"
     if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
         raise StoreError(f"{path} is not a SQLite database, so not a bilat-eval results store: {fix}")
@@ -94,24 +93,39 @@ def _check_header(path: Path) -> None:
         )
 
 
+def _create(path: Path) -> None:
+    """Write an empty store with its schema to a temporary file, then rename it to ``path``.
+
+    A run killed at any moment leaves either no store or a complete empty one, never a file
+    whose header is not yet ours.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    partial.unlink(missing_ok=True)
+    connection = sqlite3.connect(partial, isolation_level=None)
+    try:
+        connection.execute("BEGIN")
+        for statement in _SCHEMA:
+            connection.execute(statement)
+        connection.execute("COMMIT")
+    finally:
+        connection.close()
+    os.replace(partial, path)
+
+
 class ResultStore:
     """Rows and outcomes of one run; each cell is written in one transaction."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        if self.path.exists():
+        if self.path.exists() and self.path.stat().st_size:
             _check_header(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        else:
+            _create(self.path)
         self._connection = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         self._connection.row_factory = sqlite3.Row
         self._connection.execute("PRAGMA journal_mode = WAL")
         self._connection.execute("PRAGMA foreign_keys = ON")
-        with self._transaction() as cursor:
-            cursor.execute("BEGIN IMMEDIATE")
-            if cursor.execute("PRAGMA user_version").fetchone()[0] == 0:
-                for statement in _SCHEMA:
-                    cursor.execute(statement)
-            cursor.execute("COMMIT")
 
     @classmethod
     def for_run(cls, out: str | Path, run: str) -> ResultStore:

@@ -1,5 +1,6 @@
 """Training recipes: the model, optimiser and schedule settings of each preset.
 
+``smoke`` presets train for seconds (a pipeline check, and the checkpoints of the tests);
 ``quick`` presets fit a few minutes on 2 CPU cores. ``paper`` follows the DeiT recipe (Touvron et
 al., 2021) for 224 px data a user provides: AdamW, lr = 5e-4 x batch / 512, weight decay 0.05,
 5 warm-up epochs then cosine decay to 1e-5 x lr over 300 epochs, label smoothing 0.1, gradient
@@ -49,6 +50,13 @@ class Recipe:
 
 
 PRESETS: dict[tuple[str, str], Recipe] = {
+    ("image", "smoke"): Recipe(
+        model="bilat_vit_tiny_28",
+        model_kwargs={"patch_size": 7, "embed_dim": 32, "depth": 1, "num_heads": 2, "mlp_ratio": 2.0},
+        batch_size=64,
+        lr=3e-3,
+        steps_per_epoch=60,
+    ),
     ("image", "quick"): Recipe(
         model="bilat_vit_tiny_28",
         model_kwargs={"patch_size": 7, "embed_dim": 128, "depth": 4, "num_heads": 4, "mlp_ratio": 2.0},
@@ -78,7 +86,16 @@ PRESETS: dict[tuple[str, str], Recipe] = {
         weight_decay=0.01,
         steps_per_epoch=1200,
     ),
+    ("language", "smoke"): Recipe(
+        model="bilat_lm",
+        model_kwargs={"context_length": 32, "embed_dim": 32, "depth": 1, "num_heads": 2, "mlp_ratio": 2.0},
+        batch_size=16,
+        lr=3e-3,
+        weight_decay=0.01,
+        steps_per_epoch=60,
+    ),
 }
+PRESET_NAMES: tuple[str, ...] = tuple(dict.fromkeys(preset for _, preset in PRESETS))
 
 
 def recipe_for(kind: str, preset: str, epochs: int | None = None) -> Recipe:

@@ -100,7 +100,7 @@ def train(
                 torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
             optimizer.step()
             step += 1
-            losses.append(float(loss))
+            losses.append(loss.detach().item())
             items = batch[0].numel() if task.kind == "language" else len(batch[0])
             on_event({"event": "step", "epoch": epoch, "step": step, "loss": losses[-1],
                       "items_per_s": items / (time.perf_counter() - tick), "lr": lr})

@@ -1,0 +1,78 @@
+"""What every evaluating command shares: its options, planning, a progress bar over cells, the result table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cli.settings import Settings
+from robustbench_bilateral.engine import Cell, Threat
+from robustbench_bilateral.evaluation import DEFAULT_RUN, DEFAULT_SPLIT, describe_checkpoint, plan_cells, run_cells
+from robustbench_bilateral.results import ResultRow
+
+
+@dataclass(frozen=True)
+class EvaluationOptions:
+    """The options of ``evaluation_options``, as the command received them."""
+
+    checkpoints: tuple[str, ...]
+    dataset: str | None
+    split: str
+    n_examples: int
+    batch_size: int
+    run: str
+    fresh: bool
+    model: str | None
+
+
+def evaluation_options(default_n: int, default_batch: int = 256) -> Callable:
+    """Decorator: CHECKPOINT... plus --dataset/--split/--n-examples/--batch-size/--run/--fresh/--model,
+    gathered into one ``options: EvaluationOptions`` keyword argument."""
+    names = ("checkpoints", "dataset", "split", "n_examples", "batch_size", "run", "fresh", "model")
+
+    def decorate(command: Callable) -> Callable:
+        def gathered(*args: Any, **kwargs: Any) -> Any:
+            options = EvaluationOptions(**{name: kwargs.pop(name) for name in names})
+            return command(*args, options=options, **kwargs)
+
+        gathered.__doc__ = command.__doc__
+        gathered.__name__ = command.__name__
+        for option in reversed((
+            click.argument("checkpoints", nargs=-1, required=True),
+            click.option("--dataset", default=None, help="Evaluate on this source [default: the checkpoint's own]."),
+            click.option("--split", default=DEFAULT_SPLIT, show_default=True, help="Split of the dataset."),
+            click.option("--n-examples", type=int, default=default_n, show_default=True,
+                         help="First N examples (images) or words (text); 0 for the whole split."),
+            click.option("--batch-size", type=int, default=default_batch, show_default=True, help="Examples per forward pass."),
+            click.option("--run", default=DEFAULT_RUN, show_default=True, help="Results go to <out>/<run>/results.sqlite."),
+            click.option("--fresh", is_flag=True, help="Clear the run's stored results first instead of resuming."),
+            click.option("--model", default=None, help="Model of plain weights (.pt/.pth, timm:NAME); see `bilat-eval list models`."),
+        )):
+            gathered = option(gathered)
+        return gathered
+
+    return decorate
+
+
+def plan(settings: Settings, options: EvaluationOptions, threats: Sequence[Threat]) -> list[Cell]:
+    """Cells of every checkpoint x threat; every input is checked before any cell runs."""
+    infos = [describe_checkpoint(path, options.model) for path in options.checkpoints]
+    return plan_cells(infos, threats, dataset=options.dataset, split=options.split,
+                      n_examples=options.n_examples, seed=settings.seed)
+
+
+def run_with_progress(settings: Settings, options: EvaluationOptions, cells: Sequence[Cell]) -> list[ResultRow]:
+    """Run ``cells`` into the run's store with a progress bar; stored cells are skipped unless --fresh."""
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=settings.console, transient=True) as progress:
+        bar = progress.add_task("cells", total=len({cell.key for cell in cells}))
+
+        def advance(cell: Cell, computed: bool) -> None:
+            progress.update(bar, advance=1, description=f"{'ran' if computed else 'stored'} {cell.threat.name}")
+
+        return run_cells(cells, out=settings.out, run=options.run, device=settings.device, batch_size=options.batch_size,
+                         fresh=options.fresh, model_name=options.model, progress=advance)

@@ -66,7 +66,14 @@ def plan(settings: Settings, options: EvaluationOptions, threats: Sequence[Threa
 
 
 def run_with_progress(settings: Settings, options: EvaluationOptions, cells: Sequence[Cell]) -> list[ResultRow]:
-    """Run ``cells`` into the run's store with a progress bar; stored cells are skipped unless --fresh."""
+    """Run ``cells`` into the run of ``options`` with a progress bar; stored cells are skipped unless --fresh."""
+    return run_cells_with_progress(settings, cells, run=options.run, batch_size=options.batch_size,
+                                   fresh=options.fresh, model_name=options.model)
+
+
+def run_cells_with_progress(settings: Settings, cells: Sequence[Cell], *, run: str, batch_size: int, fresh: bool,
+                            model_name: str | None = None) -> list[ResultRow]:
+    """Run ``cells`` into ``<out>/<run>`` with a progress bar over distinct cells."""
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=settings.console, transient=True) as progress:
         bar = progress.add_task("cells", total=len({cell.key for cell in cells}))
@@ -74,5 +81,5 @@ def run_with_progress(settings: Settings, options: EvaluationOptions, cells: Seq
         def advance(cell: Cell, computed: bool) -> None:
             progress.update(bar, advance=1, description=f"{'ran' if computed else 'stored'} {cell.threat.name}")
 
-        return run_cells(cells, out=settings.out, run=options.run, device=settings.device, batch_size=options.batch_size,
-                         fresh=options.fresh, model_name=options.model, progress=advance)
+        return run_cells(cells, out=settings.out, run=run, device=settings.device, batch_size=batch_size,
+                         fresh=fresh, model_name=model_name, progress=advance)

@@ -44,12 +44,45 @@ def _datasets() -> Table:
     return table
 
 
-TABLES = {"variants": _variants, "models": _models, "datasets": _datasets}
+def _attacks() -> Table:
+    from robustbench_bilateral import evaluation  # noqa: F401  (importing it registers every threat)
+    from robustbench_bilateral.engine import THREATS
+    from robustbench_bilateral.results import ThreatFamily
+
+    table = Table(title="Attacks (bilat-eval attack --NAME)")
+    table.add_column("attack", style="bold")
+    table.add_column("norm")
+    table.add_column("settings (defaults)")
+    for name, threat in sorted(THREATS.items()):
+        if threat.family is ThreatFamily.ADVERSARIAL:
+            settings = ", ".join(f"{key}={value}" for key, value in threat.DEFAULTS.items()) or "eps only"
+            table.add_row(name, threat.norm, settings)
+    return table
+
+
+def _corruptions() -> Table:
+    from robustbench_bilateral.corruptions import CORRUPTIONS, NOISES
+
+    table = Table(title="Corruptions (severities 1-5) and noises")
+    table.add_column("name", style="bold")
+    table.add_column("group")
+    table.add_column("set")
+    table.add_column("random")
+    for name, entry in CORRUPTIONS.items():
+        kind = "held-out" if entry.held_out else "imagenet-c"
+        table.add_row(name, entry.group, kind + (", RGB only" if entry.colour_only else ""), "yes" if entry.is_random else "no")
+    for name, noise in NOISES.items():
+        table.add_row(name, "additive noise", f"strength = {noise.unit}", "yes")
+    return table
+
+
+TABLES = {"variants": _variants, "models": _models, "datasets": _datasets, "attacks": _attacks,
+          "corruptions": _corruptions}
 
 
 @click.command("list")
 @click.argument("what", type=click.Choice(sorted(TABLES)))
 @pass_settings
 def list_command(settings: Settings, what: str) -> None:
-    """Show the registered variants, models or datasets."""
+    """Show the registered variants, models, datasets, attacks or corruptions."""
     settings.console.print(TABLES[what]())

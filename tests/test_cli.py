@@ -19,7 +19,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 def test_help_and_version():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("list", "train"):
+    for command in ("list", "train", "evaluate"):
         assert command in result.stdout
     version = run_cli("--version")
     assert version.returncode == 0 and version.stdout.strip() == "bilat-eval, version 0.1.0"
@@ -29,6 +29,8 @@ def test_help_and_version():
     ("variants", ["softmax", "bilateral", "softmax+boost", "bilateral+boost", "twicing"]),
     ("datasets", ["fmnist", "shakespeare", "mnist5k", "digits", "imagefolder:PATH", "npy:PATH", "hf:NAME"]),
     ("models", ["bilat_vit_tiny_28", "bilat_vit_tiny_32", "bilat_deit_tiny_224", "bilat_deit_small_224", "bilat_lm"]),
+    ("attacks", ["fgsm", "pgd", "pgdl2", "spsa", "autoattack-torchattacks", "square"]),
+    ("corruptions", ["gaussian_noise", "jpeg_compression", "saturate", "RGB only", "salt_pepper"]),
 ])
 def test_list_prints_a_table_of_each_registry(what, expected):
     result = CliRunner().invoke(cli, ["list", what], terminal_width=200)

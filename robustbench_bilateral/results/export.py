@@ -15,9 +15,9 @@ import pandas as pd
 from robustbench_bilateral.atomic import write_atomic
 from robustbench_bilateral.results.row import ROW_FIELDS, ResultRow, ThreatFamily
 from robustbench_bilateral.results.store import ResultStore
+from robustbench_bilateral.results.views import PRIMARY_METRICS
 
 FORMATS = ("csv", "md", "json")
-PRIMARY_METRICS = ("accuracy", "perplexity")
 WIDE_INDEX = ["checkpoint", "variant", "dataset", "split", "n", "seed", "metric"]
 
 

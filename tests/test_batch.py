@@ -1,0 +1,78 @@
+"""`bilat-eval batch` and `bilat-eval report`: specs checked before anything runs, reports rebuilt from the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from robustbench_bilateral.results import ResultStore
+
+
+def write_spec(folder: Path, checkpoints: list[str], threats: str, run: str = "grid") -> Path:
+    spec = folder / "spec.toml"
+    listed = ", ".join(f'"{path}"' for path in checkpoints)
+    spec.write_text(f'run = "{run}"\nn_examples = 48\ncheckpoints = [{listed}]\n{threats}', encoding="utf-8")
+    return spec
+
+
+def invoke(out: Path, *args: str):
+    return CliRunner().invoke(cli, ["--out", str(out), *args], terminal_width=200)
+
+
+NOISE_GRID = '[[threats]]\nname = "clean"\n[[threats]]\nname = "noise"\nkind = "gaussian"\nstrength = [0.1, 0.4]\n'
+
+
+@pytest.mark.parametrize("threats, key", [
+    ('[[threats]]\nname = "pgdd"\neps = 0.01\n', "threats[0].name: unknown threat 'pgdd'"),
+    ('[[threats]]\nname = "pgd"\neps = ["1/0"]\n', "threats[0].eps: bad number '1/0'"),
+    ('[[threats]]\nname = "corruption"\ncorruption = "fog"\nseverity = 7\n', "threats[0]: severity must be one of"),
+    ('[[threats]]\nname = "noise"\nkind = "gaussian"\nstrength = 0.1\nsigma = 3\n', "threats[0]: threat 'noise' does not take"),
+])
+def test_a_typo_fails_before_any_cell_runs(smoke_checkpoints, tmp_path, threats, key):
+    spec = write_spec(tmp_path, [str(smoke_checkpoints["softmax"])], threats)
+    result = invoke(tmp_path / "out", "batch", str(spec))
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {key}") and result.output.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_checkpoint_is_named(tmp_path):
+    spec = write_spec(tmp_path, ["nowhere/model.safetensors"], NOISE_GRID)
+    result = invoke(tmp_path / "out", "batch", str(spec))
+    assert result.exit_code == 2 and result.output.startswith("error: checkpoints[0]: no file matches")
+
+
+def test_grid_runs_resumes_and_reports_from_the_store_alone(smoke_checkpoints, tmp_path):
+    paths = [str(smoke_checkpoints["softmax"]), str(smoke_checkpoints["bilateral+boost"])]
+    spec = write_spec(tmp_path, paths, NOISE_GRID)
+    out = tmp_path / "out"
+    first = invoke(out, "batch", str(spec))
+    assert first.exit_code == 0, first.output
+    assert "softmax" in first.output and "bilateral+boost" in first.output and "strength=0.4" in first.output
+    with ResultStore.for_run(out, "grid") as store:
+        rows = store.rows()
+    assert len(rows) == 2 * (1 + 2 * 2)  # per checkpoint: clean accuracy, then accuracy + success rate per strength
+    assert {row.n for row in rows if row.metric == "accuracy"} == {48}
+
+    again = invoke(out, "batch", str(spec))
+    assert again.exit_code == 0
+    with ResultStore.for_run(out, "grid") as store:
+        assert store.rows() == rows
+
+    report_files = sorted(path for path in (out / "grid").iterdir() if path.suffix in {".csv", ".md", ".json", ".png"})
+    assert {path.name for path in report_files} >= {"results.csv", "results_wide.csv", "results.md", "results.json", "plot_noise.png"}
+    before = {path.name: path.read_bytes() for path in report_files}
+    for path in report_files:
+        path.unlink()
+    report = invoke(out, "report", "--run", "grid")
+    assert report.exit_code == 0, report.output
+    assert {path.name: path.read_bytes() for path in report_files} == before
+
+
+def test_report_of_a_missing_run_is_one_line(tmp_path):
+    result = invoke(tmp_path, "report", "--run", "nothing")
+    assert result.exit_code == 2 and result.output.startswith("error: no results for run 'nothing'")
+    assert not (tmp_path / "nothing").exists()

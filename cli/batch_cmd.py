@@ -9,22 +9,27 @@ import click
 from cli.evaluating import run_cells_with_progress
 from cli.settings import Settings, pass_settings
 from robustbench_bilateral.batch import load_spec
-from robustbench_bilateral.report import open_run, threat_grids, write_report
+from robustbench_bilateral.errors import InputError
+from robustbench_bilateral.report import DEFAULT_BASELINE, build_report, comparison_grids, write_report
 
 
 @click.command("batch")
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--fresh", is_flag=True, help="Clear the run's stored results first instead of resuming.")
+@click.option("--baseline", default=DEFAULT_BASELINE, show_default=True, help="Variant the report compares the others with.")
 @pass_settings
-def batch_command(settings: Settings, spec: Path, fresh: bool) -> None:
+def batch_command(settings: Settings, spec: Path, fresh: bool, baseline: str) -> None:
     """Check SPEC completely, run its cells not yet stored, write the report and print its grids.
 
     SPEC is a TOML file: run, checkpoints (paths or globs), [[threats]] tables whose list values
     expand into a grid, and optional n_examples, batch_size, seed, dataset, split.
     """
     plan = load_spec(spec, settings.seed)
-    rows = run_cells_with_progress(settings, plan.cells, run=plan.run, batch_size=plan.batch_size, fresh=fresh)
-    with open_run(settings.out, plan.run) as store:
-        write_report(store)
-    for table in threat_grids(rows):
+    if baseline not in plan.variants:
+        raise InputError(f"baseline variant '{baseline}' is not among the spec's checkpoints: pass --baseline with one of {', '.join(plan.variants)}")
+    run_cells_with_progress(settings, plan.cells, run=plan.run, batch_size=plan.batch_size, fresh=fresh)
+    run_dir = settings.out / plan.run
+    report = build_report([run_dir], baseline)
+    write_report(report, run_dir, plots=True)
+    for table in comparison_grids(report):
         settings.console.print(table)

@@ -12,11 +12,14 @@ from pathlib import Path
 
 import click
 
+from cli.attack_cmd import attack_command
+from cli.contaminate_cmd import contaminate_command
 from cli.batch_cmd import batch_command
 from cli.evaluate_cmd import evaluate_command
 from cli.list_cmd import list_command
 from cli.report_cmd import report_command
 from cli.train_cmd import train_command
+from cli.wordswap_cmd import wordswap_command
 from cli.settings import Settings
 from robustbench_bilateral.device import DEVICE_CHOICES, resolve_device
 from robustbench_bilateral.errors import BilatError
@@ -53,8 +56,11 @@ def cli(ctx: click.Context, device_name: str, seed: int, out: Path, quiet: bool,
 cli.add_command(list_command)
 cli.add_command(train_command)
 cli.add_command(evaluate_command)
+cli.add_command(attack_command)
 cli.add_command(batch_command)
 cli.add_command(report_command)
+cli.add_command(contaminate_command)
+cli.add_command(wordswap_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,23 +1,32 @@
-"""``bilat-eval report``: rebuild a run's exports and plots from its store and print its grids."""
+"""``bilat-eval report``: rebuild exports, comparisons and plots of runs from their stores, print the grids."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
 from cli.settings import Settings, pass_settings
 from robustbench_bilateral.evaluation import DEFAULT_RUN
-from robustbench_bilateral.report import REPORT_FORMATS, open_run, threat_grids, write_report
+from robustbench_bilateral.report import DEFAULT_BASELINE, build_report, comparison_grids, write_report
+from robustbench_bilateral.results.export import FORMATS
 
 
 @click.command("report")
-@click.option("--run", default=DEFAULT_RUN, show_default=True, help="The run under --out to report.")
-@click.option("--format", "formats", default=",".join(REPORT_FORMATS), show_default=True,
-              help="Comma-separated views to write next to the store.")
+@click.argument("run_dirs", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "formats", default=",".join(FORMATS), show_default=True,
+              help="Comma-separated exports: csv, md, json.")
+@click.option("--baseline", default=DEFAULT_BASELINE, show_default=True, help="Variant the others are compared with.")
+@click.option("--plot", is_flag=True, help="Also write PNG figures of each metric against eps, severity, strength or rate.")
+@click.option("--to", "report_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the files [default: the first RUN_DIR].")
 @pass_settings
-def report_command(settings: Settings, run: str, formats: str) -> None:
-    """Write CSV, Markdown, JSON and plots of a run from its stored rows, and print one grid per threat."""
-    with open_run(settings.out, run) as store:
-        written = write_report(store, [name.strip() for name in formats.split(",") if name.strip()])
-        for table in threat_grids(store.rows()):
-            settings.console.print(table)
+def report_command(settings: Settings, run_dirs: tuple[Path, ...], formats: str, baseline: str, plot: bool,
+                   report_dir: Path | None) -> None:
+    """Report the runs in RUN_DIR... [default: <out>/main] from their stored rows alone."""
+    run_dirs = run_dirs or (settings.out / DEFAULT_RUN,)
+    report = build_report(run_dirs, baseline)
+    written = write_report(report, report_dir or run_dirs[0], [name.strip() for name in formats.split(",") if name.strip()], plot)
+    for table in comparison_grids(report):
+        settings.console.print(table)
     settings.console.print("wrote " + ", ".join(str(path) for path in written))

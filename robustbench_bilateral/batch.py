@@ -43,11 +43,12 @@ TOP_LEVEL_KEYS = {"run", "n_examples", "batch_size", "seed", "dataset", "split",
 
 @dataclass(frozen=True)
 class BatchPlan:
-    """A checked spec: its run name, batch size and every cell, in checkpoint x threat order."""
+    """A checked spec: its run name, batch size, every cell (checkpoint x threat order), the variants."""
 
     run: str
     batch_size: int
     cells: list[Cell]
+    variants: tuple[str, ...]
 
 
 def parse_number(text: str | int | float, key: str) -> float:
@@ -123,4 +124,5 @@ def load_spec(path: Path, seed: int) -> BatchPlan:
             raise InputError(f"checkpoints[{index}]: {error}") from error
     cells = plan_cells(infos, threats, dataset=spec.get("dataset"), split=spec.get("split", DEFAULT_SPLIT),
                        n_examples=int(spec.get("n_examples", 0)), seed=int(spec.get("seed", seed)))
-    return BatchPlan(str(spec.get("run", path.stem)), int(spec.get("batch_size", 256)), cells)
+    variants = tuple(dict.fromkeys(info.meta["variant"] for info in infos))
+    return BatchPlan(str(spec.get("run", path.stem)), int(spec.get("batch_size", 256)), cells, variants)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,13 @@ from robustbench_bilateral.checkpoint import LoadedCheckpoint, file_sha256, load
 from robustbench_bilateral.corruptions import threats as _corruption_threats  # noqa: F401
 from robustbench_bilateral.data import Task, image_tensors, load_source, text_lines
 from robustbench_bilateral.engine import Cell, Engine, Threat
+from robustbench_bilateral.engine.language import TextSplit
 from robustbench_bilateral.engine.runner import Progress
 from robustbench_bilateral.errors import InputError
 from robustbench_bilateral.results import ResultRow, ResultStore, ThreatFamily, export_all
+from robustbench_bilateral.text import WordVocab
+from robustbench_bilateral.wordswap import threat as _wordswap_threats  # noqa: F401
+from robustbench_bilateral.wordswap.counts import vocabulary_counts
 
 DEFAULT_RUN = "main"
 DEFAULT_SPLIT = "test"
@@ -97,15 +102,15 @@ def load_split(dataset: str, split: str, n_examples: int, meta: dict) -> Any:
     """The evaluated data of a split, as the checkpoint with metadata ``meta`` reads it.
 
     Images: ``(images (N, C, H, W) float32 in [0, 1], labels (N,) int64)`` at the model's input
-    size. Text: the token ids ``(L,)`` of the split under the checkpoint's own vocabulary.
+    size. Text: a ``TextSplit`` of the lines holding the split's first ``n_examples`` tokens, with the
+    checkpoint's own vocabulary and the counts of its words in the checkpoint's training split.
     """
     source = load_source(dataset)
     limit = n_examples or None
     if Task(meta["task"]) is Task.LANGUAGE_MODELING:
-        from robustbench_bilateral.text import WordVocab
-
-        ids = WordVocab.from_list(meta["vocab"]).encode_lines(text_lines(source.split(split)))
-        return ids[:limit]
+        vocab = WordVocab.from_list(meta["vocab"])
+        counts = partial(vocabulary_counts, meta["dataset"], vocab)
+        return TextSplit.first_words(text_lines(source.split(split)), vocab, n_examples, counts)
     kwargs = meta["model"]["kwargs"]
     images, labels = image_tensors(source.split(split), limit, image_size=kwargs.get("img_size"))
     expected = (kwargs.get("in_chans", images.shape[1]), kwargs.get("img_size", images.shape[-1]))

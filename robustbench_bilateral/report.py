@@ -1,55 +1,124 @@
-"""Reports of a run, rebuilt from its store alone: CSV/Markdown/JSON exports, plots, terminal grids."""
+"""Reports of one or more runs, rebuilt from their stores alone.
+
+Files (next to the first run's store, or in ``report_dir``): ``results.csv`` / ``results_wide.csv``
+/ ``results.md`` / ``results.json`` (every row), ``comparison.csv`` (every variant against the
+baseline, see ``results.compare``) and, with plots, ``plot_<threat>.png``. The same rows give the
+same bytes. The terminal view is one grid per threat: variants as lines, parameters as columns,
+the best value of each column in bold, deltas and p-values against the baseline, flags marked.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import pandas as pd
 from rich.table import Table
 
+from robustbench_bilateral.atomic import write_atomic
 from robustbench_bilateral.errors import InputError
-from robustbench_bilateral.results import ResultRow, ResultStore, ThreatFamily, export_all
+from robustbench_bilateral.results import ResultRow, ResultStore
+from robustbench_bilateral.results.compare import Comparison, compare
+from robustbench_bilateral.results.export import FORMATS, export_rows
 from robustbench_bilateral.results.plots import write_plots
 from robustbench_bilateral.results.store import FILENAME
-from robustbench_bilateral.results.views import grid_table
 
-REPORT_FORMATS = ("csv", "md", "json", "png")
+DEFAULT_BASELINE = "softmax"
 
 
-def open_run(out: Path, run: str) -> ResultStore:
-    """The existing store of ``run``; a missing one is an input error (reports never create stores)."""
-    path = Path(out) / run / FILENAME
+@dataclass(frozen=True)
+class Report:
+    """The rows of the reported runs and their comparisons with the baseline variant."""
+
+    rows: list[ResultRow]
+    comparisons: list[Comparison]
+    baseline: str
+
+
+def open_run(run_dir: Path) -> ResultStore:
+    """The existing store in ``run_dir``; a missing one is an input error (reports never create stores)."""
+    path = Path(run_dir) / FILENAME
     if not path.is_file():
-        raise InputError(f"no results for run '{run}' in {out}: run `bilat-eval evaluate|attack|contaminate|batch --run {run}` first, or pass --out")
+        raise InputError(f"no results in {run_dir}: run `bilat-eval evaluate|attack|contaminate|batch` first, or pass the folder that holds {FILENAME}")
     return ResultStore(path)
 
 
-def write_report(store: ResultStore, formats: Sequence[str] = REPORT_FORMATS) -> list[Path]:
-    """Write the chosen views of ``store`` next to it; the same rows always give the same bytes."""
-    unknown = sorted(set(formats) - set(REPORT_FORMATS))
+def build_report(run_dirs: Sequence[Path], baseline: str = DEFAULT_BASELINE) -> Report:
+    """Rows of every run in ``run_dirs`` (in order) and their comparisons with ``baseline``."""
+    rows: list[ResultRow] = []
+    outcomes: dict[str, dict] = {}
+    for run_dir in run_dirs:
+        with open_run(run_dir) as store:
+            stored = store.rows()
+            rows.extend(stored)
+            outcomes.update({row.cell_key: store.outcomes(row.cell_key) for row in stored})
+    if rows and baseline not in {row.variant for row in rows}:
+        variants = ", ".join(sorted({row.variant for row in rows}))
+        raise InputError(f"baseline variant '{baseline}' has no rows here: pass --baseline with one of {variants}")
+    return Report(rows, compare(rows, baseline, lambda row: outcomes[row.cell_key]), baseline)
+
+
+def write_report(report: Report, out_dir: Path, formats: Sequence[str] = FORMATS, plots: bool = False) -> list[Path]:
+    """Write the chosen exports, ``comparison.csv`` and (``plots``) the PNG figures into ``out_dir``."""
+    unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
-        raise InputError(f"unknown report format {unknown[0]!r}: choose from {', '.join(REPORT_FORMATS)}")
-    out_dir = store.path.parent
-    written = export_all(store, out_dir, [name for name in formats if name != "png"])
-    if "png" in formats:
-        written += write_plots(store.rows(), out_dir)
+        raise InputError(f"unknown report format {unknown[0]!r}: choose from {', '.join(FORMATS)}")
+    written = export_rows(report.rows, out_dir, formats)
+    frame = pd.DataFrame([asdict(comparison) for comparison in report.comparisons], columns=list(Comparison.__dataclass_fields__))
+    frame["flags"] = frame["flags"].map(lambda flags: ";".join(flags))
+    written.append(write_atomic(Path(out_dir) / "comparison.csv", frame.to_csv(index=False, lineterminator="\n")))
+    if plots:
+        written += write_plots(report.rows, Path(out_dir))
     return written
 
 
-def threat_grids(rows: Sequence[ResultRow]) -> list[Table]:
-    """One grid per threat (variants x parameters), each with the clean value as its first column."""
-    clean = [row for row in rows if row.threat_family is ThreatFamily.CLEAN]
-    names = list(dict.fromkeys(row.threat for row in rows if row.threat_family is not ThreatFamily.CLEAN))
-    if not names:
-        return [grid_table(clean, title="clean")] if clean else []
-    return [
-        grid_table(clean + [row for row in rows if row.threat == name], column=_parameter_label, title=name)
-        for name in names
-    ]
+def comparison_grids(report: Report) -> list[Table]:
+    """One grid per threat name (clean first): variants x parameter settings."""
+    by_threat: dict[str, list[Comparison]] = {}
+    for comparison in report.comparisons:
+        by_threat.setdefault(comparison.threat, []).append(comparison)
+    return [_grid(name, items, report.baseline) for name, items in by_threat.items()]
 
 
-def _parameter_label(row: ResultRow) -> str:
-    """``clean`` for clean rows, else the threat's parameters as ``key=value``, one per line."""
-    if row.threat_family is ThreatFamily.CLEAN:
-        return "clean"
-    return row.threat_label.removeprefix(row.threat).strip().replace(" ", "\n")
+def _grid(threat: str, comparisons: list[Comparison], baseline: str) -> Table:
+    columns = list(dict.fromkeys(comparison.threat_label for comparison in comparisons))
+    variants = list(dict.fromkeys(comparison.variant for comparison in comparisons))
+    cells = {(comparison.variant, comparison.threat_label): comparison for comparison in comparisons}
+    best = {label: _best(label, comparisons) for label in columns}
+    flagged = sorted({flag for comparison in comparisons for flag in comparison.flags})
+    caption = f"delta and p-value against {baseline}; bold: best per column"
+    if flagged:
+        caption += f"; ! sanity flags: {', '.join(flagged)}"
+    table = Table(title=threat, caption=caption, show_lines=True)
+    table.add_column("variant", style="bold")
+    for label in columns:
+        table.add_column(label.removeprefix(threat).strip().replace(" ", "\n") or threat, justify="right")
+    for variant in variants:
+        table.add_row(variant, *(_cell(cells.get((variant, label)), best[label]) for label in columns))
+    return table
+
+
+def _best(label: str, comparisons: list[Comparison]) -> float | None:
+    values = [(comparison.value, comparison.higher_is_better) for comparison in comparisons if comparison.threat_label == label]
+    if not values:
+        return None
+    return max(value for value, _ in values) if values[0][1] else min(value for value, _ in values)
+
+
+def _cell(comparison: Comparison | None, best: float | None) -> str:
+    if comparison is None:
+        return ""
+    digits = 2 if comparison.metric == "perplexity" else 4
+    text = f"{comparison.value:.{digits}f}"
+    if comparison.std is not None:
+        text += f" ± {comparison.std:.{digits}f} (n={comparison.n_checkpoints})"
+    if comparison.value == best:
+        text = f"[bold]{text}[/bold]"
+    if comparison.flags:
+        text += " !"
+    if comparison.delta is not None:
+        text += f"\nΔ {comparison.delta:+.{digits}f}"
+        if comparison.p_value is not None:
+            text += f" p={comparison.p_value:.3g}"
+    return text

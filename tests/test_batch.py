@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
+from scipy.stats import binomtest
 from robustbench_bilateral.results import ResultStore
+from robustbench_bilateral.results.compare import mcnemar_p_value
+from robustbench_bilateral.training import train
 
 
 def write_spec(folder: Path, checkpoints: list[str], threats: str, run: str = "grid") -> Path:
@@ -57,22 +62,56 @@ def test_grid_runs_resumes_and_reports_from_the_store_alone(smoke_checkpoints, t
     assert len(rows) == 2 * (1 + 2 * 2)  # per checkpoint: clean accuracy, then accuracy + success rate per strength
     assert {row.n for row in rows if row.metric == "accuracy"} == {48}
 
+    comparison = pd.read_csv(out / "grid" / "comparison.csv")
+    boosted = comparison[(comparison.variant == "bilateral+boost") & (comparison.threat == "clean")].iloc[0]
+    with ResultStore.for_run(out, "grid") as store:
+        baseline, variant = (store.outcomes(row.cell_key)["correct"] for row in rows if row.threat == "clean")
+    only_baseline, only_variant = int(np.sum(baseline & ~variant)), int(np.sum(~baseline & variant))
+    expected = binomtest(min(only_baseline, only_variant), only_baseline + only_variant).pvalue if only_baseline + only_variant else 1.0
+    assert boosted.test == "mcnemar" and boosted.p_value == pytest.approx(expected)
+
     again = invoke(out, "batch", str(spec))
     assert again.exit_code == 0
     with ResultStore.for_run(out, "grid") as store:
         assert store.rows() == rows
 
     report_files = sorted(path for path in (out / "grid").iterdir() if path.suffix in {".csv", ".md", ".json", ".png"})
-    assert {path.name for path in report_files} >= {"results.csv", "results_wide.csv", "results.md", "results.json", "plot_noise.png"}
+    assert {path.name for path in report_files} == {"results.csv", "results_wide.csv", "results.md", "results.json",
+                                                    "comparison.csv", "plot_noise.png"}
     before = {path.name: path.read_bytes() for path in report_files}
     for path in report_files:
         path.unlink()
-    report = invoke(out, "report", "--run", "grid")
+    report = invoke(out, "report", "--plot", str(out / "grid"))
     assert report.exit_code == 0, report.output
+    assert "Δ" in report.output and "p=" in report.output
     assert {path.name: path.read_bytes() for path in report_files} == before
 
 
 def test_report_of_a_missing_run_is_one_line(tmp_path):
-    result = invoke(tmp_path, "report", "--run", "nothing")
-    assert result.exit_code == 2 and result.output.startswith("error: no results for run 'nothing'")
+    result = invoke(tmp_path, "report", str(tmp_path / "nothing"))
+    assert result.exit_code == 2 and result.output.startswith(f"error: no results in {tmp_path / 'nothing'}")
     assert not (tmp_path / "nothing").exists()
+
+
+def test_mcnemar_matches_the_exact_binomial_by_hand():
+    baseline = np.array([True, True, True, False, True])
+    variant = np.array([False, False, False, False, True])
+    assert mcnemar_p_value(baseline, variant) == pytest.approx(2 * 0.5**3)
+    assert mcnemar_p_value(baseline, baseline) == 1.0
+
+
+def test_report_compares_on_the_same_examples_and_aggregates_training_seeds(smoke_checkpoints, tmp_path):
+    second_seed = train("mnist5k", "softmax", "smoke", tmp_path / "softmax-seed1", seed=1).checkpoint
+    paths = [str(smoke_checkpoints["softmax"]), str(second_seed), str(smoke_checkpoints["bilateral"])]
+    out = tmp_path / "out"
+    assert invoke(out, "batch", str(write_spec(tmp_path, paths, '[[threats]]\nname = "clean"\n'))).exit_code == 0
+    with ResultStore.for_run(out, "grid") as store:
+        rows = store.rows()
+    comparison = pd.read_csv(out / "grid" / "comparison.csv").set_index("variant")
+    softmax_values = [row.value for row in rows if row.variant == "softmax"]
+    assert comparison.loc["softmax", "n_checkpoints"] == 2
+    assert comparison.loc["softmax", "value"] == pytest.approx(np.mean(softmax_values))
+    assert comparison.loc["softmax", "std"] == pytest.approx(np.std(softmax_values, ddof=1))
+    bilateral = next(row for row in rows if row.variant == "bilateral")
+    assert comparison.loc["bilateral", "delta"] == pytest.approx(bilateral.value - np.mean(softmax_values))
+    assert np.isnan(comparison.loc["bilateral", "p_value"])  # no paired test against two baseline checkpoints

@@ -1,6 +1,6 @@
 """Vision attacks through torchattacks, one registered threat class per attack.
 
-Defaults follow the paper group's protocol (``shared`` protocol constants): FGSM one L-inf step;
+Defaults follow the paper group's protocol: FGSM one L-inf step;
 PGD 20 steps of size ``0.15 * eps`` from a uniform random start; PGD-L2 likewise in L2; SPSA 40
 iterations, lr 0.01, delta 0.01, 128 samples (``eps`` always passed: torchattacks' own default
 is 0.3); AutoAttack is torchattacks' re-implementation (APGD-CE, APGD-T, FAB-T, Square with its
@@ -8,10 +8,11 @@ own defaults), not the reference code, and says so in its name; Square 5,000 que
 
 Attacks are untargeted; ``labels="true"`` attacks the ground truth, ``labels="pred"`` the
 model's clean prediction (the paper group's choice). Accuracy is always against the ground truth.
-Random parts of torchattacks (random starts, SPSA samples, Square) draw from torch's global
-generator, which each batch seeds from ``(seed, index of its first example)`` inside
-``torch.random.fork_rng``: rows are reproducible for a given batch size, and rows of attacks with
-random parts record it (``batch_size``).
+Random parts of torchattacks (random starts, SPSA samples) draw from torch's global generator,
+which each batch seeds with ``example_seed(seed, index of its first example)`` inside
+``torch.random.fork_rng``; AutoAttack and Square reseed that generator themselves and get the same
+batch seed as their ``seed``. Rows are reproducible for a given batch size, and rows of attacks
+with random parts record it (``batch_size``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 import torchattacks
 from torch import nn
 
-from robustbench_bilateral.attacks.space import AttackSpace, UnitBoxModel, model_normalization, RANGE
+from robustbench_bilateral.attacks.space import RANGE, AttackSpace, UnitBoxModel, model_normalization
 from robustbench_bilateral.engine.threat import Threat, register_threat
 from robustbench_bilateral.errors import InputError
 from robustbench_bilateral.results.row import ThreatFamily
@@ -56,8 +57,9 @@ class VisionAttack(Threat):
             params["batch_size"] = batch_size
         super().__init__(**params)
 
-    def make(self, model: nn.Module, scale: float) -> torchattacks.Attack:
-        """The torchattacks object for ``model``; ``scale`` multiplies every pixel-unit size."""
+    def make(self, model: nn.Module, scale: float, seed: int) -> torchattacks.Attack:
+        """The torchattacks object for ``model``; ``scale`` multiplies every pixel-unit size;
+        ``seed`` is the batch's seed, for attacks that seed torch's generator themselves."""
         raise NotImplementedError
 
     def apply(self, images: torch.Tensor, labels: torch.Tensor, model: nn.Module, rng: ExampleRNG) -> torch.Tensor:
@@ -67,12 +69,15 @@ class VisionAttack(Threat):
         if self.params["eps"] == 0:
             return images.clone()
         normalized = self.params["space"] == AttackSpace.NORMALIZED.value
-        target = UnitBoxModel(model, *model_normalization(model)) if normalized else model
+        # torchattacks puts a model found in training mode back into it after the attack: the
+        # wrapper takes the mode of the wrapped model so that stays as the caller set it.
+        target = UnitBoxModel(model, *model_normalization(model)).train(model.training) if normalized else model
         start = target.to_unit(images) if normalized else images
-        attack = self.make(target, 1 / (2 * RANGE) if normalized else 1.0)
+        seed = example_seed(rng.seed, rng.indices[0])
+        attack = self.make(target, 1 / (2 * RANGE) if normalized else 1.0, seed)
         devices = [images.device] if images.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(example_seed(rng.seed, rng.indices[0]))
+            torch.manual_seed(seed)
             adversarial = attack(start, labels)
         return (target.to_pixels(adversarial) if normalized else adversarial).detach()
 
@@ -81,7 +86,7 @@ class VisionAttack(Threat):
 class FGSM(VisionAttack):
     name = "fgsm"
 
-    def make(self, model, scale):
+    def make(self, model, scale, seed):
         return torchattacks.FGSM(model, eps=self.params["eps"] * scale)
 
 
@@ -96,7 +101,7 @@ class PGD(VisionAttack):
         size = self.params["step_size"]
         return 0.15 * self.params["eps"] if size is None else size
 
-    def make(self, model, scale):
+    def make(self, model, scale, seed):
         return torchattacks.PGD(model, eps=self.params["eps"] * scale, alpha=self.step() * scale,
                                 steps=self.params["steps"], random_start=self.params["random_start"])
 
@@ -106,7 +111,7 @@ class PGDL2(PGD):
     name = "pgdl2"
     norm = "L2"
 
-    def make(self, model, scale):
+    def make(self, model, scale, seed):
         return torchattacks.PGDL2(model, eps=self.params["eps"] * scale, alpha=self.step() * scale,
                                   steps=self.params["steps"], random_start=self.params["random_start"])
 
@@ -117,9 +122,10 @@ class SPSA(VisionAttack):
     random = True
     DEFAULTS = {"nb_iter": 40, "lr": 0.01, "delta": 0.01, "nb_sample": 128, "max_batch_size": 64}
 
-    def make(self, model, scale):
+    def make(self, model, scale, seed):
         settings = {key: self.params[key] for key in self.DEFAULTS}
-        return torchattacks.SPSA(model, eps=self.params["eps"] * scale, **{**settings, "delta": settings["delta"] * scale})
+        sizes = {"delta": settings["delta"] * scale, "lr": settings["lr"] * scale}
+        return torchattacks.SPSA(model, eps=self.params["eps"] * scale, **{**settings, **sizes})
 
 
 @register_threat
@@ -128,9 +134,9 @@ class AutoAttack(VisionAttack):
     random = True
     DEFAULTS = {"version": "standard", "n_classes": 10}
 
-    def make(self, model, scale):
+    def make(self, model, scale, seed):
         return torchattacks.AutoAttack(model, norm="Linf", eps=self.params["eps"] * scale,
-                                       version=self.params["version"], n_classes=self.params["n_classes"], seed=0)
+                                       version=self.params["version"], n_classes=self.params["n_classes"], seed=seed)
 
 
 @register_threat
@@ -139,6 +145,6 @@ class Square(VisionAttack):
     random = True
     DEFAULTS = {"n_queries": 5000, "p_init": 0.8}
 
-    def make(self, model, scale):
+    def make(self, model, scale, seed):
         return torchattacks.Square(model, norm="Linf", eps=self.params["eps"] * scale,
-                                   n_queries=self.params["n_queries"], p_init=self.params["p_init"], seed=0)
+                                   n_queries=self.params["n_queries"], p_init=self.params["p_init"], seed=seed)

@@ -24,8 +24,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from robustbench_bilateral.attacks.sanity import model_flags
 from robustbench_bilateral.data.meta import Task
 from robustbench_bilateral.engine.cell import Cell
+from robustbench_bilateral.engine.language import TextSplit, evaluated_ids
 from robustbench_bilateral.engine.threat import Clean, Threat
 from robustbench_bilateral.errors import BilatError
 from robustbench_bilateral.results.row import ResultRow, ThreatFamily
@@ -160,8 +162,9 @@ class Engine:
         ``fresh`` clears the store first. Each checkpoint is loaded once (not at all if all its
         cells are stored) and each split once; each computed cell is written in one transaction.
         ``load_split(dataset, split, n, meta)`` returns ``(images, labels)`` for an image
-        classifier and the token ids ``(L,)`` for a language model. ``progress(cell, computed)``
-        is called once per distinct cell, ``computed`` False when it came from the store.
+        classifier and a ``TextSplit`` (or pre-tokenised ids ``(L,)``, clean only) for a language
+        model. ``progress(cell, computed)`` is called once per distinct cell, ``computed`` False
+        when it came from the store.
         """
         cells = list(cells)
         if fresh:
@@ -202,11 +205,10 @@ class Engine:
             splits[key] = load_split(cell.dataset, cell.split, cell.n_examples, checkpoint.meta)
         return splits[key]
 
-    def _evaluate_language(self, cell: Cell, checkpoint: CheckpointLike, ids: Tensor) -> None:
-        """Apply the threat to the token stream as one example ``(1, L)``, score it, store the perplexity row."""
+    def _evaluate_language(self, cell: Cell, checkpoint: CheckpointLike, data: TextSplit | Tensor) -> None:
+        """Tokenise the text as the threat rewrote it (``engine.language``), score it, store the perplexity row."""
         started = time.perf_counter()
-        stream = ids.unsqueeze(0)
-        threatened = apply_threat(cell.threat, stream, stream, checkpoint.model, ExampleRNG(cell.seed, [0]))[0]
+        threatened = evaluated_ids(data, cell.threat, cell.seed)
         context = int(checkpoint.meta["context_length"])
         outcome = run_language_cell(checkpoint.model, threatened, context, self.batch_size, self.device)
         wall_s = time.perf_counter() - started
@@ -216,9 +218,14 @@ class Engine:
         self.store.write_cell(cell.key, [row], outcome.to_arrays())
 
     def _evaluate_vision(self, cell: Cell, checkpoint: CheckpointLike, images: Tensor, labels: Tensor) -> None:
-        """Store the accuracy row and, for a real threat, the success-rate row against clean predictions."""
+        """Store the accuracy row and, for a real threat, the success-rate row against clean predictions.
+
+        Rows of an adversarial cell carry the flags of the model's sanity checks (``attacks.sanity``).
+        """
         started = time.perf_counter()
         clean = self._clean_outcome(cell, checkpoint.model, images, labels)
+        adversarial = cell.threat.family is ThreatFamily.ADVERSARIAL
+        flags = model_flags(checkpoint.model, images, labels, self.device) if adversarial else ()
         if cell.threat.family is ThreatFamily.CLEAN:
             outcome = clean
         else:
@@ -226,14 +233,14 @@ class Engine:
         wall_s = time.perf_counter() - started
         rows = [
             self._row(cell, checkpoint, "accuracy", outcome.n, outcome.n_correct / outcome.n,
-                      wilson_interval(outcome.n_correct, outcome.n), outcome.n_correct, wall_s)
+                      wilson_interval(outcome.n_correct, outcome.n), outcome.n_correct, wall_s, flags)
         ]
         originally = clean.n_correct
         if cell.threat.family is not ThreatFamily.CLEAN and originally:
             still = int((outcome.correct & clean.correct).sum())
             rows.append(
                 self._row(cell, checkpoint, "success_rate", originally, (originally - still) / originally,
-                          wilson_interval(originally - still, originally), still, wall_s)
+                          wilson_interval(originally - still, originally), still, wall_s, flags)
             )
         self.store.write_cell(cell.key, rows, outcome.to_arrays())
 
@@ -259,6 +266,7 @@ class Engine:
         interval: tuple[float, float],
         n_correct: int | None,
         wall_s: float,
+        flags: tuple[str, ...] = (),
     ) -> ResultRow:
         return ResultRow(
             run=self.run_name,
@@ -279,7 +287,7 @@ class Engine:
             n_correct=n_correct,
             seed=cell.seed,
             device=str(self.device),
-            flags=(),
+            flags=flags,
             wall_s=wall_s,
             versions=self.versions,
             cell_key=cell.key,

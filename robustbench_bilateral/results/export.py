@@ -64,7 +64,12 @@ def rows_json(rows: Iterable[ResultRow]) -> str:
 
 
 def export_all(store: ResultStore, out_dir: str | Path, formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Write the views of ``store`` into ``out_dir`` and return their paths.
+    """``export_rows`` of every row of ``store``."""
+    return export_rows(store.rows(), out_dir, formats)
+
+
+def export_rows(rows: Sequence[ResultRow], out_dir: str | Path, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Write the views of ``rows`` into ``out_dir`` and return their paths.
 
     ``csv``: ``results.csv`` (tidy) and ``results_wide.csv``; ``md``: ``results.md``;
     ``json``: ``results.json``.
@@ -73,7 +78,6 @@ def export_all(store: ResultStore, out_dir: str | Path, formats: Sequence[str] =
     if unknown:
         raise ValueError(f"unknown export format(s) {', '.join(unknown)}: choose from {', '.join(FORMATS)}")
     out_dir = Path(out_dir)
-    rows = store.rows()
     written = []
     if "csv" in formats:
         written.append(write_atomic(out_dir / "results.csv", tidy_frame(rows).to_csv(index=False, lineterminator="\n")))

@@ -11,6 +11,7 @@ integers as little-endian int64, floats as little-endian float64).
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import struct
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from robustbench_bilateral.errors import BilatError
-from robustbench_bilateral.results.row import ROW_FIELDS, ResultRow
+from robustbench_bilateral.results.row import ROW_FIELDS, ResultRow, canonical_json
 
 APPLICATION_ID = 0x42494C41
 SCHEMA_VERSION = 1
@@ -179,6 +180,20 @@ class ResultStore:
                     "INSERT INTO outcomes (cell_key, kind, encoding, length, data) VALUES (?, ?, ?, ?, ?)",
                     (key, kind, *encode_outcome(values)),
                 )
+            cursor.execute("COMMIT")
+
+    def add_flags(self, flags: Mapping[str, Sequence[str]]) -> None:
+        """Add ``flags[key]`` to every row of each stored cell ``key``, all in one transaction.
+
+        Flags already on a row stay first and none is repeated, so adding the same flags again
+        changes nothing.
+        """
+        with self._transaction() as cursor:
+            cursor.execute("BEGIN IMMEDIATE")
+            for key, added in flags.items():
+                for record in cursor.execute("SELECT id, flags FROM rows WHERE cell_key = ?", (key,)).fetchall():
+                    merged = list(dict.fromkeys([*json.loads(record[1]), *added]))
+                    cursor.execute("UPDATE rows SET flags = ? WHERE id = ?", (canonical_json(merged), record[0]))
             cursor.execute("COMMIT")
 
     def rows(self, cell_keys: Iterable[str] | None = None) -> list[ResultRow]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from itertools import accumulate
@@ -49,6 +50,21 @@ class SwapResult:
     lines: list[str]
     positions: list[list[int]] = field(default_factory=list)
     skipped: int = 0
+
+
+def parse_replacement(text: str) -> Replacement:
+    """The ``Replacement`` named ``text``; an unknown name is an ``InputError`` listing the valid ones."""
+    try:
+        return Replacement(text)
+    except ValueError:
+        valid = ", ".join(r.value for r in Replacement)
+        raise InputError(f"unknown word-swap replacement '{text}': choose one of {valid}") from None
+
+
+def check_rate(rate: float) -> None:
+    """Raise an ``InputError`` unless ``0 <= rate <= 1``."""
+    if not 0 <= rate <= 1:
+        raise InputError(f"word-swap rate must be in [0, 1], got {rate}")
 
 
 def swap_count(words: int, rate: float) -> int:
@@ -92,14 +108,9 @@ def typo(word: str, rng: random.Random) -> str:
 class WordSwapper:
     """Contaminates lines with one replacement kind at one rate; ``vocabulary`` feeds ``random``."""
 
-    def __init__(self, replacement: str, rate: float, vocabulary: dict[str, int] | None = None) -> None:
-        try:
-            self.replacement = Replacement(replacement)
-        except ValueError:
-            valid = ", ".join(r.value for r in Replacement)
-            raise InputError(f"unknown word-swap replacement '{replacement}': choose one of {valid}") from None
-        if not 0 <= rate <= 1:
-            raise InputError(f"word-swap rate must be in [0, 1], got {rate}")
+    def __init__(self, replacement: str, rate: float, vocabulary: Mapping[str, int] | None = None) -> None:
+        self.replacement = parse_replacement(replacement)
+        check_rate(rate)
         if self.replacement is Replacement.RANDOM and not vocabulary:
             raise InputError("word swap 'random' needs the training vocabulary with its counts")
         self.rate = rate

@@ -1,0 +1,123 @@
+"""Throughput of the harness under PGD against a bare torchattacks loop: images per second.
+
+Both sides attack the same smoke-size ViT (trained for seconds on mnist5k unless ``--checkpoint``
+is given) on the first ``--n`` mnist5k test digits, with L-inf PGD at eps 4/255, ``--steps`` steps
+of 0.15 eps from a random start, ``--batch-size`` images per batch, on the CPU.
+
+- harness: ``run_cells`` on a fresh store, i.e. everything a user pays for: loading the
+  checkpoint and the split, clean predictions, the model sanity checks, PGD, predictions, the
+  rows and outcomes written to SQLite, and the CSV / Markdown / JSON exports;
+- bare: a loop over batches of the data already in memory that computes what the harness
+  reports (robust accuracy, and success rate over the clean-correct examples): the model's clean
+  prediction, ``torchattacks.PGD``, and the prediction on its output.
+
+The two run alternately, ``--repeats`` times each after one warm-up pair. Each is timed by wall
+clock and by the CPU time of this process (all its threads: the work done, which other processes
+on a shared machine do not inflate); the table shows median throughputs (images per wall second
+and per CPU second) and the median per-pair ratios harness / bare. Target: >= 0.95.
+
+Run: ``OMP_NUM_THREADS=2 .venv/bin/python bench/attack_overhead.py [--threads 2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torchattacks
+
+from robustbench_bilateral.checkpoint import load_checkpoint
+from robustbench_bilateral.engine import build_threat
+from robustbench_bilateral.evaluation import describe_checkpoint, load_split, plan_cells, run_cells
+
+EPS = 4 / 255
+TARGET_RATIO = 0.95
+
+
+def timed(work: Callable[[], tuple[int, int]]) -> tuple[float, float, tuple[int, int]]:
+    """``(wall seconds, CPU seconds of this process, result)`` of ``work()``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = work()
+    return time.perf_counter() - wall, time.process_time() - cpu, result
+
+
+def harness_counts(checkpoint: str, n: int, steps: int, batch_size: int, out: Path) -> tuple[int, int]:
+    """``run_cells`` with one PGD cell on a fresh store; its counts: correct after the attack, and
+    correct both before and after it."""
+    info = describe_checkpoint(checkpoint)
+    cells = plan_cells([info], [build_threat("pgd", eps=EPS, steps=steps, batch_size=batch_size)], n_examples=n)
+    rows = run_cells(cells, out=out, run="bench", batch_size=batch_size, fresh=True)
+    counts = {row.metric: row.n_correct for row in rows}
+    return counts["accuracy"], counts["success_rate"]
+
+
+def bare_counts(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, steps: int,
+                batch_size: int) -> tuple[int, int]:
+    """Clean prediction, torchattacks.PGD and prediction over the batches; the counts of ``harness_counts``."""
+    attack = torchattacks.PGD(model, eps=EPS, alpha=0.15 * EPS, steps=steps, random_start=True)
+    correct, still = 0, 0
+    for start in range(0, len(labels), batch_size):
+        batch, truth = images[start:start + batch_size], labels[start:start + batch_size]
+        with torch.no_grad():
+            clean = model(batch).argmax(-1) == truth
+        adversarial = attack(batch, truth)
+        with torch.no_grad():
+            robust = model(adversarial).argmax(-1) == truth
+        correct, still = correct + int(robust.sum()), still + int((robust & clean).sum())
+    return correct, still
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default=None, help="A .safetensors image checkpoint [default: train a smoke one].")
+    parser.add_argument("--n", type=int, default=256, help="Images attacked per measurement.")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    with tempfile.TemporaryDirectory() as scratch:
+        checkpoint = args.checkpoint
+        if checkpoint is None:
+            from robustbench_bilateral.training import train
+
+            checkpoint = str(train("mnist5k", "softmax", "smoke", Path(scratch) / "smoke").checkpoint)
+        loaded = load_checkpoint(checkpoint)
+        model = loaded.model.eval()
+        images, labels = load_split("mnist5k", "test", args.n, loaded.meta)
+
+        sides = {
+            "harness": lambda: harness_counts(checkpoint, args.n, args.steps, args.batch_size, Path(scratch) / "out"),
+            "bare": lambda: bare_counts(model, images, labels, args.steps, args.batch_size),
+        }
+        measured: dict[str, list[tuple[float, float, tuple[int, int]]]] = {name: [] for name in sides}
+        for repeat in range(args.repeats + 1):
+            for name, work in sides.items():
+                result = timed(work)
+                if repeat:
+                    measured[name].append(result)
+        print(f"PGD L-inf eps 4/255, {args.steps} steps, {args.n} mnist5k images, batch {args.batch_size}, "
+              f"{args.threads} threads, {args.repeats} alternating repeats (medians)")
+        print(f"{'':10} {'images/s wall':>14} {'images/s CPU':>13} {'correct':>8} {'still correct':>14}")
+        for name, results in measured.items():
+            wall = statistics.median(args.n / result[0] for result in results)
+            cpu = statistics.median(args.n / result[1] for result in results)
+            counts = results[-1][2]
+            print(f"{name:10} {wall:14.1f} {cpu:13.1f} {counts[0]:8d} {counts[1]:14d}")
+        for clock, index in (("wall", 0), ("CPU", 1)):
+            ratios = [bare[index] / harness[index] for harness, bare in zip(measured["harness"], measured["bare"])]
+            ratio = statistics.median(ratios)
+            verdict = "meets" if ratio >= TARGET_RATIO else "misses"
+            print(f"ratio harness / bare ({clock}): {ratio:.3f} (per repeat: {', '.join(f'{r:.3f}' for r in ratios)}; "
+                  f"{verdict} the target {TARGET_RATIO})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""``bilat-eval contaminate``: accuracy under common corruptions and additive noise, with mCE."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from cli.evaluating import EvaluationOptions, evaluation_options, run_with_progress
+from cli.settings import Settings, pass_settings
+from robustbench_bilateral.corruptions import SEVERITIES, resolve_corruptions
+from robustbench_bilateral.corruptions.preview import save_preview_png
+from robustbench_bilateral.engine import Clean, Threat, build_threat
+from robustbench_bilateral.errors import InputError
+from robustbench_bilateral.evaluation import CheckpointInfo, describe_checkpoint, load_split, plan_cells
+from robustbench_bilateral.results.mce import (
+    ALEXNET_MIN_SIZE,
+    COLUMN_GROUPS,
+    CorruptionSummary,
+    ErrorProfile,
+    alexnet_profile,
+    error_profile,
+    summarize,
+)
+
+
+def parse_severities(text: str) -> list[int]:
+    """``"1,3"`` -> ``[1, 3]``; each must be one of 1..5 (duplicates dropped, order kept)."""
+    severities: list[int] = []
+    for token in text.split(","):
+        try:
+            severity = int(token.strip())
+        except ValueError:
+            severity = None
+        if severity not in SEVERITIES:
+            raise InputError(f"--severities has {token.strip()!r}: give comma-separated severities from {','.join(map(str, SEVERITIES))}")
+        if severity not in severities:
+            severities.append(severity)
+    return severities
+
+
+def parse_noise(spec: str) -> list[Threat]:
+    """``"gaussian:0.05,0.1"`` -> one ``noise`` threat per strength."""
+    kind, _, strengths = spec.partition(":")
+    try:
+        values = [float(token) for token in strengths.split(",")] if strengths else []
+    except ValueError:
+        values = []
+    if not values:
+        raise InputError(f"--noise {spec!r} is not KIND:STRENGTH[,STRENGTH...]: write e.g. gaussian:0.05,0.1")
+    return [build_threat("noise", kind=kind.strip(), strength=value) for value in values]
+
+
+def _channels(info: CheckpointInfo) -> int:
+    return int(info.meta["model"]["kwargs"].get("in_chans", 3))
+
+
+def _image_size(info: CheckpointInfo) -> int:
+    return int(info.meta["model"]["kwargs"].get("img_size", 0))
+
+
+def select_corruptions(spec: str, infos: Sequence[CheckpointInfo]) -> list[str]:
+    """``resolve_corruptions(spec)``, leaving colour-only corruptions out if any checkpoint takes grey images."""
+    try:
+        return resolve_corruptions(spec, min(_channels(info) for info in infos))
+    except ValueError as error:
+        raise InputError(f"--corruptions: {error}") from error
+
+
+def choose_baseline(infos: Sequence[CheckpointInfo], baseline: str | None) -> CheckpointInfo | None:
+    """The baseline checkpoint: ``--baseline``, else None (AlexNet) for inputs >= 224 px, else the first softmax one."""
+    if baseline is not None:
+        return next(info for info in infos if info.path == baseline)
+    if min(_image_size(info) for info in infos) >= ALEXNET_MIN_SIZE:
+        return None
+    softmax = [info for info in infos if info.meta["variant"] == "softmax"]
+    if not softmax:
+        raise InputError("no softmax checkpoint among those given to compare with: pass --baseline CHECKPOINT")
+    return softmax[0]
+
+
+def write_preview(path: Path, info: CheckpointInfo, options: EvaluationOptions, names: list[str], seed: int) -> None:
+    """A grid PNG of the split's first image under every corruption in ``names`` at severities 1-5."""
+    if not names:
+        raise InputError("--preview needs at least one corruption: pass --corruptions")
+    images, _ = load_split(options.dataset or info.meta["dataset"], options.split, 1, info.meta)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_preview_png(path, images[0], names, seed)
+
+
+def _number(value: float, digits: int) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def summary_table(summaries: Sequence[CorruptionSummary], reference: str, title: str) -> Table:
+    """One row per checkpoint: clean, per-group and mean corruption accuracy, mCE and relative mCE."""
+    groups = [group for group in COLUMN_GROUPS if any(group in summary.group_accuracy for summary in summaries)]
+    noises = list(dict.fromkeys(kind for summary in summaries for kind in summary.noise_accuracy))
+    table = Table(title=title)
+    table.add_column("variant")
+    for name in ["clean", *groups, *(f"additive {kind}" for kind in noises), "mean corr.", f"mCE vs {reference}",
+                 f"rel. mCE vs {reference}"]:
+        table.add_column(name, justify="right")
+    for summary in summaries:
+        accuracies = [summary.clean_accuracy, *(summary.group_accuracy.get(group, math.nan) for group in groups),
+                      *(summary.noise_accuracy.get(kind, math.nan) for kind in noises), summary.mean_accuracy]
+        table.add_row(summary.variant, *(_number(value, 4) for value in accuracies),
+                      _number(summary.mce, 3), _number(summary.relative_mce, 3))
+    return table
+
+
+@click.command("contaminate")
+@click.option("--corruptions", "corruption_spec", default="all", show_default=True,
+              help="Sets (all, imagenet-c, held-out), groups (noise, blur, weather, digital) or names, comma-separated.")
+@click.option("--severities", "severity_spec", default="1,2,3,4,5", show_default=True, help="Severities 1-5, comma-separated.")
+@click.option("--noise", "noise_specs", multiple=True, metavar="KIND:S[,S...]",
+              help="Additive noise (gaussian, uniform, salt_pepper) at these strengths; repeatable.")
+@click.option("--baseline", default=None, metavar="CHECKPOINT",
+              help="Checkpoint the mCE divides by [default: the softmax one given; AlexNet for >= 224 px inputs].")
+@click.option("--preview", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write a PNG grid of the first image under every corruption and severity.")
+@evaluation_options(default_n=1000)
+@pass_settings
+def contaminate_command(settings: Settings, options: EvaluationOptions, corruption_spec: str, severity_spec: str,
+                        noise_specs: tuple[str, ...], baseline: str | None, preview: Path | None) -> None:
+    """Accuracy of each CHECKPOINT under common corruptions (and noise), with mCE against a baseline.
+
+    The table is computed from the rows the run's store holds for the planned cells (read back after running).
+    """
+    severities = parse_severities(severity_spec)
+    noises = [threat for spec in noise_specs for threat in parse_noise(spec)]
+    paths = list(dict.fromkeys([*options.checkpoints, *([baseline] if baseline else [])]))
+    infos = [describe_checkpoint(path, options.model) for path in paths]
+    names = select_corruptions(corruption_spec, infos)
+    corruptions = [build_threat("corruption", corruption=name, severity=severity) for name in names for severity in severities]
+    cells = plan_cells(infos, [Clean(), *corruptions, *noises], dataset=options.dataset, split=options.split,
+                       n_examples=options.n_examples, seed=settings.seed)
+    reference_info = choose_baseline(infos, baseline)
+    if preview is not None:
+        write_preview(preview, infos[0], options, names, settings.seed)
+        settings.console.print(f"preview: {preview}")
+    rows = run_with_progress(settings, options, cells)
+    reference: ErrorProfile = (alexnet_profile(severities) if reference_info is None
+                               else error_profile(rows, reference_info.sha256))
+    title = f"accuracy under corruption ({options.run}); mCE reference {reference.name}"
+    settings.console.print(summary_table(summarize(rows, reference), reference.name, title))

@@ -1,0 +1,33 @@
+"""The ``wordswap`` engine threat: word-swap contamination of a language model's evaluation text.
+
+Only the evaluated split is contaminated (the model was trained on clean text). The threat
+rewrites the split's lines with ``WordSwapper(replacement, rate)``, line ``i`` seeded by
+``(seed, i)``; the engine then tokenises them with the checkpoint's vocabulary, so ``AAA``
+(not a word of the training text) reads as ``<unk>``. ``rate = 0`` leaves the text, hence the
+perplexity, exactly as the clean threat has it. ``random`` draws words of the model's vocabulary
+in proportion to their training counts.
+"""
+
+from __future__ import annotations
+
+from robustbench_bilateral.engine import register_threat
+from robustbench_bilateral.engine.language import TextThreat, WordCounts
+from robustbench_bilateral.results.row import ThreatFamily
+from robustbench_bilateral.wordswap.swap import Replacement, WordSwapper, check_rate, parse_replacement
+
+
+@register_threat
+class WordSwap(TextThreat):
+    """Per line, ``max(1, int(rate * words))`` random non-stop-words become ``replacement`` (none at rate 0)."""
+
+    name = "wordswap"
+    family = ThreatFamily.WORDSWAP
+
+    def __init__(self, rate: float = 0.015, replacement: str = Replacement.AAA.value) -> None:
+        check_rate(float(rate))
+        super().__init__(rate=float(rate), replacement=parse_replacement(replacement).value)
+
+    def apply_text(self, lines: list[str], seed: int, word_counts: WordCounts) -> list[str]:
+        replacement = Replacement(self.params["replacement"])
+        vocabulary = word_counts() if replacement is Replacement.RANDOM else None
+        return WordSwapper(replacement.value, self.params["rate"], vocabulary).contaminate(lines, seed).lines

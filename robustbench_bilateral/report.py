@@ -74,15 +74,22 @@ def write_report(report: Report, out_dir: Path, formats: Sequence[str] = FORMATS
 
 
 def comparison_grids(report: Report) -> list[Table]:
-    """One grid per threat name (clean first): variants x parameter settings."""
-    by_threat: dict[str, list[Comparison]] = {}
+    """One grid per threat name and metric (clean first): variants x parameter settings."""
+    by_threat: dict[tuple[str, str], list[Comparison]] = {}
     for comparison in report.comparisons:
-        by_threat.setdefault(comparison.threat, []).append(comparison)
-    return [_grid(name, items, report.baseline) for name, items in by_threat.items()]
+        by_threat.setdefault((comparison.threat, comparison.metric), []).append(comparison)
+    return [_grid(f"{name} ({metric})", items, report.baseline) for (name, metric), items in by_threat.items()]
+
+
+MAX_GRID_COLUMNS = 8
 
 
 def _grid(threat: str, comparisons: list[Comparison], baseline: str) -> Table:
+    """Variants x settings; a threat with more than ``MAX_GRID_COLUMNS`` settings shows each variant's mean
+    over them instead (every setting is in ``comparison.csv``). Headers show only the parameters that vary."""
     columns = list(dict.fromkeys(comparison.threat_label for comparison in comparisons))
+    if len(columns) > MAX_GRID_COLUMNS:
+        return _mean_grid(threat, comparisons, len(columns))
     variants = list(dict.fromkeys(comparison.variant for comparison in comparisons))
     cells = {(comparison.variant, comparison.threat_label): comparison for comparison in comparisons}
     best = {label: _best(label, comparisons) for label in columns}
@@ -90,12 +97,27 @@ def _grid(threat: str, comparisons: list[Comparison], baseline: str) -> Table:
     caption = f"delta and p-value against {baseline}; bold: best per column"
     if flagged:
         caption += f"; ! sanity flags: {', '.join(flagged)}"
-    table = Table(title=threat, caption=caption, show_lines=True)
+    shared = set.intersection(*(set(label.split(" ")[1:]) for label in columns))
+    table = Table(title=" ".join([threat, *sorted(shared)]), caption=caption, show_lines=True)
     table.add_column("variant", style="bold")
     for label in columns:
-        table.add_column(label.removeprefix(threat).strip().replace(" ", "\n") or threat, justify="right")
+        varying = [part for part in label.split(" ")[1:] if part not in shared]
+        table.add_column("\n".join(varying) or label, justify="right")
     for variant in variants:
         table.add_row(variant, *(_cell(cells.get((variant, label)), best[label]) for label in columns))
+    return table
+
+
+def _mean_grid(threat: str, comparisons: list[Comparison], settings: int) -> Table:
+    table = Table(title=f"{threat}: mean over {settings} settings (each in comparison.csv)")
+    table.add_column("variant", style="bold")
+    table.add_column("mean value", justify="right")
+    table.add_column("mean delta", justify="right")
+    for variant in dict.fromkeys(comparison.variant for comparison in comparisons):
+        own = [comparison for comparison in comparisons if comparison.variant == variant]
+        deltas = [comparison.delta for comparison in own if comparison.delta is not None]
+        table.add_row(variant, f"{sum(c.value for c in own) / len(own):.4f}",
+                      f"{sum(deltas) / len(deltas):+.4f}" if deltas else "")
     return table
 
 

@@ -75,10 +75,10 @@ def bare_counts(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tens
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=None, help="A .safetensors image checkpoint [default: train a smoke one].")
-    parser.add_argument("--n", type=int, default=256, help="Images attacked per measurement.")
+    parser.add_argument("--n", type=int, default=1000, help="Images attacked per measurement (mnist5k has 1,000 test images).")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -6,7 +6,9 @@ Usage: python bench/attention.py [--lengths 65,197,512,2048] [--repeats N] [--di
 Each length T runs a batch of max(1, tokens // T) sequences, so every row processes about the
 same number of tokens. Bilateral layers get 1-D sinusoidal position vectors (T, pos_dim). Each
 repeat times every variant once, in turn, and the table reports the median time per variant and
-its ratio to softmax (the fused scaled_dot_product_attention kernel).
+its ratio to softmax (the fused scaled_dot_product_attention kernel); the last column is the cost
+of boosting on the bilateral kernel, bilateral+boost / bilateral. Targets from length 197 up:
+bilateral <= 1.25x softmax, boost (K = 1) <= 2.1x its unboosted kernel.
 """
 
 from __future__ import annotations
@@ -65,14 +67,15 @@ def main() -> None:
         f"(head dim {args.dim // args.heads}), position width {args.pos_dim}, "
         f"{torch.get_num_threads()} threads, median of {args.repeats}"
     )
-    header = f"{'T':>6} {'batch':>5} " + " ".join(f"{name:>22}" for name in VARIANTS)
+    header = f"{'T':>6} {'batch':>5} " + " ".join(f"{name:>22}" for name in VARIANTS) + f" {'b+boost / bilateral':>20}"
     print(header)
     print("-" * len(header))
     for length in lengths:
         batch, medians = time_length(length, args)
         base = medians["softmax"]
         cells = " ".join(f"{medians[n] * 1e3:9.1f} ms ({medians[n] / base:4.2f}x)" for n in VARIANTS)
-        print(f"{length:>6} {batch:>5} {cells}", flush=True)
+        boost_cost = medians["bilateral+boost"] / medians["bilateral"]
+        print(f"{length:>6} {batch:>5} {cells} {boost_cost:19.2f}x", flush=True)
 
 
 if __name__ == "__main__":

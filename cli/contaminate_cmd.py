@@ -14,6 +14,7 @@ from cli.settings import Settings, pass_settings
 from robustbench_bilateral.corruptions import SEVERITIES, resolve_corruptions
 from robustbench_bilateral.corruptions.preview import save_preview_png
 from robustbench_bilateral.engine import Clean, Threat, build_threat
+from robustbench_bilateral.engine.distributed import is_main
 from robustbench_bilateral.errors import InputError
 from robustbench_bilateral.evaluation import CheckpointInfo, describe_checkpoint, load_split, plan_cells
 from robustbench_bilateral.results.mce import (
@@ -139,7 +140,7 @@ def contaminate_command(settings: Settings, options: EvaluationOptions, corrupti
     cells = plan_cells(infos, [Clean(), *corruptions, *noises], dataset=options.dataset, split=options.split,
                        n_examples=options.n_examples, seed=settings.seed)
     reference_info = choose_baseline(infos, baseline)
-    if preview is not None:
+    if preview is not None and is_main():
         write_preview(preview, infos[0], options, names, settings.seed)
         settings.console.print(f"preview: {preview}")
     rows = run_with_progress(settings, options, cells)

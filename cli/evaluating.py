@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cli.settings import Settings
 from robustbench_bilateral.engine import Cell, Threat
+from robustbench_bilateral.engine.distributed import is_main
 from robustbench_bilateral.evaluation import DEFAULT_RUN, DEFAULT_SPLIT, describe_checkpoint, plan_cells, run_cells
 from robustbench_bilateral.results import ResultRow
 
@@ -73,7 +74,11 @@ def run_with_progress(settings: Settings, options: EvaluationOptions, cells: Seq
 
 def run_cells_with_progress(settings: Settings, cells: Sequence[Cell], *, run: str, batch_size: int, fresh: bool,
                             model_name: str | None = None) -> list[ResultRow]:
-    """Run ``cells`` into ``<out>/<run>`` with a progress bar over distinct cells."""
+    """Run ``cells`` into ``<out>/<run>`` with a progress bar over distinct cells.
+
+    Under ``torchrun`` the ranks share each cell's work; a rank other than 0 ends the command
+    here, since storing, exporting, reporting and printing are rank 0's alone.
+    """
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=settings.console, transient=True) as progress:
         bar = progress.add_task("cells", total=len({cell.key for cell in cells}))
@@ -81,5 +86,8 @@ def run_cells_with_progress(settings: Settings, cells: Sequence[Cell], *, run: s
         def advance(cell: Cell, computed: bool) -> None:
             progress.update(bar, advance=1, description=f"{'ran' if computed else 'stored'} {cell.threat.name}")
 
-        return run_cells(cells, out=settings.out, run=run, device=settings.device, batch_size=batch_size,
+        rows = run_cells(cells, out=settings.out, run=run, device=settings.device, batch_size=batch_size,
                          fresh=fresh, model_name=model_name, progress=advance)
+    if not is_main():
+        click.get_current_context().exit(0)
+    return rows

@@ -2,6 +2,10 @@
 
 Errors print one line to stderr: exit code 2 for bad input (usage), 1 for a failed run; a
 traceback only with ``--verbose``.
+
+Started by ``torchrun``, each process joins the run's process group here and takes its rank's
+device; ranks other than 0 print nothing but their own failures (bad input is reported by rank 0
+alone, since every rank reads the same input).
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from cli.train_cmd import train_command
 from cli.wordswap_cmd import wordswap_command
 from cli.settings import Settings
 from robustbench_bilateral.device import DEVICE_CHOICES, resolve_device
-from robustbench_bilateral.errors import BilatError
+from robustbench_bilateral.engine.distributed import finish, is_main, start_from_env
+from robustbench_bilateral.errors import BilatError, InputError
 
 
 class OneLineErrors(click.Group):
@@ -34,7 +39,8 @@ class OneLineErrors(click.Group):
         except BilatError as error:
             if getattr(ctx.obj, "verbose", False):
                 raise
-            click.echo(f"error: {error}", err=True)
+            if is_main() or not isinstance(error, InputError):
+                click.echo(f"error: {error}", err=True)
             ctx.exit(error.exit_code)
 
 
@@ -50,7 +56,9 @@ class OneLineErrors(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, device_name: str, seed: int, out: Path, quiet: bool, verbose: bool) -> None:
     """bilat-eval: how robust are bilateral and boosted attention variants of transformers?"""
-    ctx.obj = Settings(device=resolve_device(device_name), seed=seed, out=out, quiet=quiet, verbose=verbose)
+    device = start_from_env(resolve_device(device_name))
+    ctx.call_on_close(finish)
+    ctx.obj = Settings(device=device, seed=seed, out=out, quiet=quiet or not is_main(), verbose=verbose)
 
 
 cli.add_command(list_command)

@@ -20,6 +20,11 @@ A spec::
     corruption = ["gaussian_noise", "fog"]
     severity = [1, 3, 5]
 
+    [[threats]]
+    name = "spsa"
+    eps = "4/255"
+    n_examples = 100             # optional: this table's own n (a costly attack on fewer examples)
+
 Every key is checked before any cell runs; an error names the key (``threats[1].eps``) and the fix.
 Numbers may be written as fractions, ``"4/255"``.
 """
@@ -70,7 +75,7 @@ def expand_threats(entry: dict[str, Any], key: str) -> list[Threat]:
     name = entry["name"]
     if name not in THREATS:
         raise InputError(f"{key}.name: unknown threat {name!r}: choose one of {', '.join(sorted(THREATS))}")
-    params = {param: value for param, value in entry.items() if param != "name"}
+    params = {param: value for param, value in entry.items() if param not in ("name", "n_examples")}
     if "eps" in params:
         values = params["eps"] if isinstance(params["eps"], list) else [params["eps"]]
         params["eps"] = [parse_number(value, f"{key}.eps") for value in values]
@@ -83,6 +88,13 @@ def expand_threats(entry: dict[str, Any], key: str) -> list[Threat]:
         except InputError as error:
             raise InputError(f"{key}: {error}") from error
     return threats
+
+
+def example_count(value: Any, key: str) -> int:
+    """An ``n_examples`` value: a whole number >= 0 (0 = the whole split), else an ``InputError`` naming ``key``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InputError(f"{key}: expected a whole number >= 0 (0 = whole split), got {value!r}")
+    return value
 
 
 def resolve_checkpoints(patterns: list[str], base: Path) -> list[str]:
@@ -114,7 +126,10 @@ def load_spec(path: Path, seed: int) -> BatchPlan:
     for required in ("checkpoints", "threats"):
         if not spec.get(required):
             raise InputError(f"{required}: missing or empty in {path}: list at least one")
-    threats = [threat for index, entry in enumerate(spec["threats"]) for threat in expand_threats(entry, f"threats[{index}]")]
+    n_examples = example_count(spec.get("n_examples", 0), "n_examples")
+    tables = [(expand_threats(entry, f"threats[{index}]"),
+               example_count(entry.get("n_examples", n_examples), f"threats[{index}].n_examples"))
+              for index, entry in enumerate(spec["threats"])]
     paths = resolve_checkpoints(list(spec["checkpoints"]), Path(path).parent)
     infos = []
     for index, checkpoint in enumerate(paths):
@@ -122,7 +137,8 @@ def load_spec(path: Path, seed: int) -> BatchPlan:
             infos.append(describe_checkpoint(checkpoint))
         except BilatError as error:
             raise InputError(f"checkpoints[{index}]: {error}") from error
-    cells = plan_cells(infos, threats, dataset=spec.get("dataset"), split=spec.get("split", DEFAULT_SPLIT),
-                       n_examples=int(spec.get("n_examples", 0)), seed=int(spec.get("seed", seed)))
+    cells = [cell for threats, n in tables
+             for cell in plan_cells(infos, threats, dataset=spec.get("dataset"), split=spec.get("split", DEFAULT_SPLIT),
+                                    n_examples=n, seed=int(spec.get("seed", seed)))]
     variants = tuple(dict.fromkeys(info.meta["variant"] for info in infos))
     return BatchPlan(str(spec.get("run", path.stem)), int(spec.get("batch_size", 256)), cells, variants)

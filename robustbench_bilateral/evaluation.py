@@ -9,6 +9,7 @@ token stream (lines in order, an end-of-line token after each).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -22,6 +23,7 @@ from robustbench_bilateral.checkpoint import LoadedCheckpoint, file_sha256, load
 from robustbench_bilateral.corruptions import threats as _corruption_threats  # noqa: F401
 from robustbench_bilateral.data import Task, image_tensors, load_source, text_lines
 from robustbench_bilateral.engine import Cell, Engine, Threat
+from robustbench_bilateral.engine.distributed import is_main
 from robustbench_bilateral.engine.language import TextSplit
 from robustbench_bilateral.engine.runner import Progress
 from robustbench_bilateral.errors import InputError
@@ -136,6 +138,8 @@ def run_cells(
     """Run the cells not yet stored in ``<out>/<run>/results.sqlite``, export the run, return the cells' rows.
 
     Exports (``results.csv``, ``results_wide.csv``, ``results.md``, ``results.json``) go next to the store.
+    In a sharded run (``engine.distributed``) every rank runs its shard of each cell; only rank 0
+    opens the store, writes and exports, and the other ranks return no rows.
     """
     if batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {batch_size}")
@@ -143,7 +147,8 @@ def run_cells(
     def load(path: str) -> LoadedCheckpoint:
         return load_checkpoint(path, model_name)
 
-    with ResultStore.for_run(out, run) as store:
+    with (ResultStore.for_run(out, run) if is_main() else nullcontext()) as store:
         rows = Engine(store, device, batch_size, run).run(cells, load, load_split, progress, fresh)
-        export_all(store, store.path.parent)
+        if store is not None:
+            export_all(store, store.path.parent)
     return rows

@@ -35,6 +35,7 @@ NOISE_GRID = '[[threats]]\nname = "clean"\n[[threats]]\nname = "noise"\nkind = "
     ('[[threats]]\nname = "pgd"\neps = ["1/0"]\n', "threats[0].eps: bad number '1/0'"),
     ('[[threats]]\nname = "corruption"\ncorruption = "fog"\nseverity = 7\n', "threats[0]: severity must be one of"),
     ('[[threats]]\nname = "noise"\nkind = "gaussian"\nstrength = 0.1\nsigma = 3\n', "threats[0]: threat 'noise' does not take"),
+    ('[[threats]]\nname = "clean"\n[[threats]]\nname = "fgsm"\neps = 0.1\nn_examples = -5\n', "threats[1].n_examples: expected a whole number"),
 ])
 def test_a_typo_fails_before_any_cell_runs(smoke_checkpoints, tmp_path, threats, key):
     spec = write_spec(tmp_path, [str(smoke_checkpoints["softmax"])], threats)
@@ -42,6 +43,18 @@ def test_a_typo_fails_before_any_cell_runs(smoke_checkpoints, tmp_path, threats,
     assert result.exit_code == 2
     assert result.output.startswith(f"error: {key}") and result.output.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_a_table_can_set_its_own_number_of_examples(smoke_checkpoints, tmp_path):
+    threats = NOISE_GRID + '[[threats]]\nname = "fgsm"\neps = "8/255"\nn_examples = 17\n'
+    spec = write_spec(tmp_path, [str(smoke_checkpoints["softmax"])], threats)
+    result = invoke(tmp_path / "out", "batch", str(spec))
+    assert result.exit_code == 0, result.output
+    with ResultStore.for_run(tmp_path / "out", "grid") as store:
+        sizes = {(row.threat, row.metric): row.n for row in store.rows()}
+        fgsm = next(row for row in store.rows() if row.threat == "fgsm" and row.metric == "accuracy")
+        assert len(store.outcomes(fgsm.cell_key)["correct"]) == 17
+    assert sizes[("clean", "accuracy")] == sizes[("noise", "accuracy")] == 48 and sizes[("fgsm", "accuracy")] == 17
 
 
 def test_a_missing_checkpoint_is_named(tmp_path):

@@ -9,17 +9,17 @@ import pytest
 import torch
 
 from robustbench_bilateral.models import create_model
-from robustbench_bilateral.text import EOS, UNK, WordVocab, perplexity, sliding_window_nll, window_plan
+from robustbench_bilateral.text import AAA, EOS, UNK, WordVocab, perplexity, sliding_window_nll, window_plan
 
 LINES = ["The cat sat .", "the cat , sat", "", "The dog sat ."]
 
 
 def test_vocab_keeps_case_and_punctuation_and_orders_by_count():
     vocab = WordVocab.build(LINES, min_count=2)
-    assert vocab.to_list() == [UNK, EOS, "sat", ".", "The", "cat"]
+    assert vocab.to_list() == [UNK, EOS, AAA, "sat", ".", "The", "cat"]
     assert vocab.index("the") == vocab.unk_id and "The" in vocab and "," not in vocab
     assert len(WordVocab.build(LINES, min_count=1, max_size=4)) == 4
-    assert len(WordVocab.build(LINES, min_count=1)) == 9
+    assert len(WordVocab.build(LINES, min_count=1)) == 10
 
 
 def test_encode_lines_appends_eos_and_round_trips():
@@ -29,7 +29,7 @@ def test_encode_lines_appends_eos_and_round_trips():
     assert vocab.decode(ids) == "The cat sat . <eos> <unk> cat <unk> sat <eos> <eos> The <unk> sat . <eos>"
     again = WordVocab.from_list(json.loads(json.dumps(vocab.to_list())))
     assert torch.equal(again.encode_lines(LINES), ids)
-    assert WordVocab.build(["<unk> a a <eos>"]).to_list() == [UNK, EOS, "a"]
+    assert WordVocab.build(["<unk> a a <eos> AAA"]).to_list() == [UNK, EOS, AAA, "a"]
     with pytest.raises(ValueError):
         WordVocab(["a", UNK, EOS])
 

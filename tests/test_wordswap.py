@@ -60,6 +60,15 @@ def test_synonym_never_returns_the_word_and_counts_skips(hamlet_lines):
     assert replaced > 50 and result.skipped > 0
 
 
+def test_synonyms_stay_in_the_vocabulary_when_one_is_given(hamlet_lines):
+    vocabulary = {"death": 9, "love": 7, "dead": 5, "house": 3, "bang": 2, "go": 2, "die": 1}
+    result = WordSwapper("synonym", 0.3, vocabulary).contaminate(hamlet_lines, seed=4)
+    chosen = sum(len(positions) for positions in result.positions)
+    new_words = {split_core(line.split()[j])[1] for line, positions in zip(result.lines, result.positions) for j in positions}
+    assert chosen > 0 and new_words <= set(vocabulary)
+    assert result.skipped > WordSwapper("synonym", 0.3).contaminate(hamlet_lines, seed=4).skipped
+
+
 def test_random_words_come_from_the_vocabulary(hamlet_lines):
     vocabulary = {"crown": 10, "dagger": 1}
     result = WordSwapper("random", 0.1, vocabulary).contaminate(hamlet_lines, seed=4)

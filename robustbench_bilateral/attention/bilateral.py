@@ -27,9 +27,10 @@ def squared_distances(a: Tensor, b: Tensor) -> Tensor:
     return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist").pow(2)
 
 
-ALIGN = 8
-"""The augmented head width is padded with zero columns to a multiple of ALIGN: CUDA's fused
-kernels need head dims divisible by 4 (float32) or 8 (half precision), else SDPA takes the math path."""
+CUDA_ALIGN = 8
+"""On CUDA the augmented head width is padded with zero columns to a multiple of CUDA_ALIGN: its
+fused kernels need head dims divisible by 4 (float32) or 8 (half precision), else SDPA takes the
+math path. The CPU kernel takes any width, and every padding column costs time, so none is added."""
 
 
 @register_kernel("bilateral")
@@ -50,9 +51,9 @@ class BilateralAttention(Attention):
         k~_j = [k_j,            p_j,            -|k_j|^2 / h_y^2 - |p_j|^2 / h_p^2]
 
     up to ``|q_i|^2 / h_y^2 + |p_i|^2 / h_p^2``, constant in j, which the softmax removes. (This is
-    variants.md's augmented pair with its two constant columns merged into one.) q~ and k~ end in
-    zero columns up to a width D = d + P + 1 rounded up to a multiple of ``ALIGN``; ``v`` is padded
-    with zeros to D too, so all three share one head dim and
+    variants.md's augmented pair with its two constant columns merged into one.) q~ and k~ have
+    width D = d + P + 1 (on CUDA, zero columns round D up to a multiple of ``CUDA_ALIGN``); ``v`` is
+    padded with zeros to D too, so all three share one head dim and
     ``scaled_dot_product_attention`` (scale = 1) runs its fused kernel; the output is sliced back to d.
     """
 
@@ -103,7 +104,7 @@ class BilateralAttention(Attention):
             q_parts.append(p * (2 * inv_hp2))
             k_parts.append(p)
             norms = norms + p.pow(2).sum(dim=-1, keepdim=True) * inv_hp2
-        fill = -(sum(part.shape[-1] for part in q_parts) + 1) % ALIGN
+        fill = -(sum(part.shape[-1] for part in q_parts) + 1) % (CUDA_ALIGN if q.is_cuda else 1)
         q_parts += [q.new_ones(1), q.new_zeros(fill)]
         k_parts += [-norms, k.new_zeros(fill)]
         return _cat_broadcast(q_parts, batch_heads_tokens), _cat_broadcast(k_parts, batch_heads_tokens)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 
@@ -15,13 +16,20 @@ CACHE_VERSION = 1
 def cached_split(source: str, split: str, build: Callable[[], datasets.Dataset]) -> datasets.Dataset:
     """Return ``<cache>/arrow/<source>-v<CACHE_VERSION>/<split>``, building and saving it if absent.
 
-    The copy is written to a temporary folder and renamed into place, so an interrupted build
-    leaves no half-written cache behind.
+    The copy is written to a temporary folder of this process and renamed into place, so an
+    interrupted build leaves no half-written cache behind, and processes building the same split
+    at once (the ranks of a sharded run) do not collide: the first rename wins, the others' copies
+    are dropped.
     """
     target = cache_dir() / "arrow" / f"{source}-v{CACHE_VERSION}" / split
     if not target.exists():
-        partial = target.with_name(f".{split}.partial")
+        partial = target.with_name(f".{split}.partial-{os.getpid()}")
         shutil.rmtree(partial, ignore_errors=True)
         build().save_to_disk(str(partial))
-        partial.rename(target)
+        try:
+            partial.rename(target)
+        except OSError:
+            if not target.exists():
+                raise
+            shutil.rmtree(partial, ignore_errors=True)
     return datasets.load_from_disk(str(target))

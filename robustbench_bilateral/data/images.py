@@ -36,7 +36,7 @@ def image_tensors(
     if first is not None and not isinstance(first, (list, np.ndarray)):
         pixels = _decode_pictures(rows[image_column], image_size)
     else:
-        arrays = rows.with_format("numpy")[image_column]
+        arrays = rows.with_format("numpy")[:][image_column]  # one batch read, not one per row
         pixels = torch.from_numpy(np.asarray(arrays, dtype=np.uint8))
         pixels = pixels.unsqueeze(1) if pixels.dim() == 3 else pixels.permute(0, 3, 1, 2)
     labels = torch.as_tensor(np.asarray(rows["label"]), dtype=torch.int64)

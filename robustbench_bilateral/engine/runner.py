@@ -11,6 +11,10 @@ into ``Engine.run``. Metrics of a vision cell over its ``n`` examples:
 
 A language cell reports per-word ``perplexity = exp(sum NLL / sum words)`` over its windows, with
 a seeded 95 % percentile-bootstrap interval over windows.
+
+Under ``torchrun`` each rank evaluates its shard of a cell's examples or windows and the
+per-example outcomes are gathered in global order on every rank (``engine.distributed``), so
+every rank holds the outcome a single process computes; only rank 0 stores it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from torch import Tensor, nn
 from robustbench_bilateral.attacks.sanity import model_flags
 from robustbench_bilateral.data.meta import Task
 from robustbench_bilateral.engine.cell import Cell
+from robustbench_bilateral.engine.distributed import RankZeroStore, gather, shard
 from robustbench_bilateral.engine.language import TextSplit, evaluated_ids
 from robustbench_bilateral.engine.threat import Clean, Threat
 from robustbench_bilateral.errors import BilatError
@@ -108,41 +113,51 @@ def run_vision_cell(
     """Predictions of ``model`` (put in eval mode) on ``threat`` applied to ``images`` (N, C, H, W) in [0, 1].
 
     Example ``i`` draws its randomness from ``ExampleRNG(seed, [i])``, so the outcome does not
-    depend on ``batch_size``.
+    depend on ``batch_size``, nor on which rank of a sharded run evaluates it: each rank runs the
+    batches of its ``shard(N, batch_size)`` and every rank returns all N outcomes in order.
     """
     if len(labels) == 0 or len(images) != len(labels):
         raise ValueError(f"need as many images as labels, at least one: got {len(images)} and {len(labels)}")
     device = torch.device(device)
     model.eval()
-    predictions = []
-    for start in range(0, len(labels), batch_size):
-        stop = min(start + batch_size, len(labels))
+    mine = shard(len(labels), batch_size)
+    predictions = [torch.empty(0, dtype=torch.long)]
+    for start in range(mine.start, mine.stop, batch_size):
+        stop = min(start + batch_size, mine.stop)
         batch = images[start:stop].to(device)
         rng = ExampleRNG(seed, range(start, stop), device)
         evaluated = apply_threat(threat, batch, labels[start:stop].to(device), model, rng)
         with torch.no_grad():
             predictions.append(model(evaluated).argmax(dim=-1).cpu())
-    predicted = torch.cat(predictions)
+    predicted = gather(torch.cat(predictions))
     return VisionOutcome(predicted, predicted == labels.cpu())
 
 
 def run_language_cell(
     model: nn.Module, ids: Tensor, context: int, batch_size: int, device: torch.device | str
 ) -> LanguageOutcome:
-    """Sliding-window NLL of the token stream ``ids`` (L,) with ``context`` tokens of left context."""
-    from robustbench_bilateral.text.windows import sliding_window_nll
+    """Sliding-window NLL of the token stream ``ids`` (L,) with ``context`` tokens of left context.
+
+    Each rank scores the windows of its ``shard(W, batch_size)``; every rank returns all W windows in order.
+    """
+    from robustbench_bilateral.text.windows import sliding_window_nll, window_plan
 
     model.eval()
+    mine = shard(len(window_plan(len(ids), context)), batch_size)
     with torch.no_grad():
-        nll, counts = sliding_window_nll(model, ids, context, batch_size, torch.device(device))
-    return LanguageOutcome(nll.detach().cpu().double(), counts.cpu().long())
+        nll, counts = sliding_window_nll(model, ids, context, batch_size, torch.device(device), mine)
+    return LanguageOutcome(gather(nll.detach().cpu().double()), gather(counts.cpu().long()))
 
 
 class Engine:
-    """Runs cells against one store, reusing checkpoints, splits and clean predictions."""
+    """Runs cells against one store, reusing checkpoints, splits and clean predictions.
 
-    def __init__(self, store: ResultStore, device: torch.device | str, batch_size: int, run_name: str) -> None:
-        self.store = store
+    In a sharded run every rank runs the same cells in the same order; ``store`` is the run's
+    store on rank 0 and ``None`` on the other ranks, which get rank 0's answers and write nothing.
+    """
+
+    def __init__(self, store: ResultStore | None, device: torch.device | str, batch_size: int, run_name: str) -> None:
+        self.store = RankZeroStore(store)
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.run_name = run_name
@@ -157,7 +172,8 @@ class Engine:
         progress: Progress | None = None,
         fresh: bool = False,
     ) -> list[ResultRow]:
-        """Compute every cell not yet in the store and return the stored rows of all ``cells``.
+        """Compute every cell not yet in the store and return the stored rows of all ``cells`` (none
+        on the ranks other than 0 of a sharded run).
 
         ``fresh`` clears the store first. Each checkpoint is loaded once (not at all if all its
         cells are stored) and each split once; each computed cell is written in one transaction.

@@ -10,6 +10,7 @@ from torch import Tensor
 
 UNK = "<unk>"
 EOS = "<eos>"
+AAA = "AAA"
 
 
 class WordVocab:
@@ -32,19 +33,21 @@ class WordVocab:
 
     @classmethod
     def build(cls, lines: Iterable[str], min_count: int = 2, max_size: int | None = None) -> WordVocab:
-        """Vocabulary of the words seen at least ``min_count`` times in ``lines``.
+        """Vocabulary of the words seen at least ``min_count`` times in ``lines``, after ``AAA``.
 
-        Words are ordered by decreasing count, ties by the word; ``max_size`` caps the total size
-        including the two specials. Literal ``<unk>`` / ``<eos>`` tokens in the text map to the specials.
+        Id 2 is always ``AAA``, the stand-in word of the word-swap protocol (a word of its own in
+        WikiText-103's vocabulary too), so a swapped word is scored as a rare word, not as the
+        frequent ``<unk>``. The other words follow by decreasing count, ties by the word;
+        ``max_size`` caps the total size including ``<unk>``, ``<eos>`` and ``AAA``. Literal ``<unk>`` / ``<eos>`` tokens in the text map to the specials.
         """
-        if max_size is not None and max_size < 2:
-            raise ValueError(f"max_size must leave room for {UNK} and {EOS}, got {max_size}")
+        if max_size is not None and max_size < 3:
+            raise ValueError(f"max_size must leave room for {UNK}, {EOS} and {AAA}, got {max_size}")
         counts = Counter(word for line in lines for word in line.split())
         kept = sorted(
-            (w for w, c in counts.items() if c >= min_count and w not in (UNK, EOS)),
+            (w for w, c in counts.items() if c >= min_count and w not in (UNK, EOS, AAA)),
             key=lambda w: (-counts[w], w),
         )
-        words = [UNK, EOS, *kept]
+        words = [UNK, EOS, AAA, *kept]
         return cls(words if max_size is None else words[:max_size])
 
     def __len__(self) -> int:

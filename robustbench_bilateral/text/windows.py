@@ -37,16 +37,18 @@ def window_plan(length: int, context: int) -> list[tuple[int, int, int]]:
 
 @torch.no_grad()
 def sliding_window_nll(
-    model: nn.Module, ids: Tensor, context: int, batch_size: int = 32, device: str | torch.device = "cpu"
+    model: nn.Module, ids: Tensor, context: int, batch_size: int = 32, device: str | torch.device = "cpu",
+    part: slice = slice(None),
 ) -> tuple[Tensor, Tensor]:
     """Per-window NLL sums (W,) float64 in nats and scored-token counts (W,) int64.
 
     ``model(ids (B, T)) -> logits (B, T, V)`` is run in eval mode (its mode is restored) on the
-    windows of ``window_plan(len(ids), context)``, up to ``batch_size`` windows of equal length at a time.
-    ``nll_w = -sum_t log p(id_t | id_(s_w) .. id_(t-1))`` over the targets window w scores.
+    windows ``window_plan(len(ids), context)[part]`` (default all), up to ``batch_size`` windows of
+    equal length at a time; both tensors hold those windows, in order. ``nll_w = -sum_t log p(id_t |
+    id_(s_w) .. id_(t-1))`` over the targets window w scores.
     """
     ids = ids.reshape(-1).to(device)
-    windows = window_plan(len(ids), context)
+    windows = window_plan(len(ids), context)[part]
     nll = torch.zeros(len(windows), dtype=torch.float64)
     counts = torch.tensor([end - scored_from + 1 for _, end, scored_from in windows], dtype=torch.long)
     runs = [list(run) for _, run in groupby(enumerate(windows), key=lambda item: item[1][1] - item[1][0])]

@@ -19,6 +19,9 @@ from robustbench_bilateral.errors import InputError
 class Recipe:
     """Everything a training run depends on besides the data and the seed.
 
+    ``vocab_size`` caps a language model's word vocabulary (specials included; None keeps every
+    word seen twice in training): the output layer's cost grows with it.
+
     Learning rate at optimiser step ``s`` of ``S`` with ``W`` warm-up steps:
     ``lr * s / W`` while ``s < W``, then ``min_lr + (lr - min_lr) * (1 + cos(pi * (s - W) / (S - W))) / 2``.
     """
@@ -36,6 +39,7 @@ class Recipe:
     mixup: float = 0.0
     cutmix: float = 0.0
     steps_per_epoch: int | None = None
+    vocab_size: int | None = None
 
     def lr_at(self, step: int, total_steps: int) -> float:
         """The learning rate of optimiser step ``step`` (0-based) out of ``total_steps``."""
@@ -84,7 +88,8 @@ PRESETS: dict[tuple[str, str], Recipe] = {
         batch_size=32,
         lr=3e-3,
         weight_decay=0.01,
-        steps_per_epoch=1200,
+        steps_per_epoch=800,
+        vocab_size=8192,
     ),
     ("language", "smoke"): Recipe(
         model="bilat_lm",

@@ -95,11 +95,11 @@ class LanguageTask:
 
     kind = "language"
 
-    def __init__(self, source: DataSource, recipe: Recipe, vocab_min_count: int = 2) -> None:
+    def __init__(self, source: DataSource, recipe: Recipe) -> None:
         self.source = source
         self.recipe = recipe
         train_lines = text_lines(source.split("train"))
-        self.vocab = WordVocab.build(train_lines, min_count=vocab_min_count)
+        self.vocab = WordVocab.build(train_lines, max_size=recipe.vocab_size)
         self.train_ids = self.vocab.encode_lines(train_lines)
         self.test_ids = self.vocab.encode_lines(text_lines(source.split("test")))
         self.context = int(recipe.model_kwargs.get("context_length", 128))

@@ -4,12 +4,17 @@ In every non-empty line of ``w`` words (white-space separated tokens), ``k = max
 words are replaced (none when ``rate == 0``), chosen uniformly without replacement among the
 line's candidate words: tokens whose letters-and-apostrophes core is not one of scikit-learn's
 318 English stop words. A line with fewer than ``k`` candidates has all of them replaced.
-Punctuation around a word stays; only its core is replaced by:
+Replacements:
 
-- ``aaa``: the literal token ``AAA`` (the setting of the paper's WikiText-103 experiment);
+- ``aaa``: the whole token becomes the literal word ``AAA`` (the setting of the paper's
+  WikiText-103 experiment; punctuation is part of a token in this vocabulary, so ``lord,`` becomes
+  ``AAA``, which language-model vocabularies reserve as a word of its own);
+Punctuation around a word stays for the other three; only its core is replaced by:
+
 - ``random``: a word of the training vocabulary drawn with probability proportional to its count;
-- ``synonym``: a WordNet synonym in the part of speech of the word's most frequent sense; a word
-  without one is left as it is and counted in ``skipped``;
+- ``synonym``: a WordNet synonym in the part of speech of the word's most frequent sense, among
+  the vocabulary's words when a vocabulary is given (a synonym the model cannot read would be
+  scored as ``<unk>``); a word without one is left as it is and counted in ``skipped``;
 - ``typo``: one character edit (substitute, delete, insert or swap two neighbours) at a random place.
 
 Line ``i`` draws from ``random.Random(example_seed(seed, i))``, so a line's contamination does
@@ -32,6 +37,7 @@ from robustbench_bilateral.rng import example_seed
 from robustbench_bilateral.wordswap.wordnet import synonyms
 
 EDGE = string.punctuation.replace("'", "") + "\u2018\u2019\u201c\u201d"
+AAA_TOKEN = "AAA"
 
 
 class Replacement(str, Enum):
@@ -106,7 +112,10 @@ def typo(word: str, rng: random.Random) -> str:
 
 
 class WordSwapper:
-    """Contaminates lines with one replacement kind at one rate; ``vocabulary`` feeds ``random``."""
+    """Contaminates lines with one replacement kind at one rate.
+
+    ``vocabulary`` (word -> training count) feeds ``random`` (required) and restricts ``synonym``.
+    """
 
     def __init__(self, replacement: str, rate: float, vocabulary: Mapping[str, int] | None = None) -> None:
         self.replacement = parse_replacement(replacement)
@@ -116,17 +125,22 @@ class WordSwapper:
         self.rate = rate
         words = sorted(vocabulary or {})
         self._words = words
+        self._vocabulary = frozenset(words)
         self._cumulative = list(accumulate(vocabulary[w] for w in words)) if vocabulary else []
 
-    def _replace(self, core: str, rng: random.Random) -> str | None:
+    def _replace(self, token: str, rng: random.Random) -> str | None:
+        """The token that replaces ``token``, or None for a word without a synonym."""
         if self.replacement is Replacement.AAA:
-            return "AAA"
+            return AAA_TOKEN
+        before, core, after = split_core(token)
         if self.replacement is Replacement.RANDOM:
-            return rng.choices(self._words, cum_weights=self._cumulative)[0]
-        if self.replacement is Replacement.TYPO:
-            return typo(core, rng)
-        options = synonyms(core)
-        return rng.choice(options) if options else None
+            new = rng.choices(self._words, cum_weights=self._cumulative)[0]
+        elif self.replacement is Replacement.TYPO:
+            new = typo(core, rng)
+        else:
+            options = [word for word in synonyms(core) if not self._vocabulary or word in self._vocabulary]
+            new = rng.choice(options) if options else None
+        return None if new is None else before + new + after
 
     def contaminate(self, lines: list[str], seed: int) -> SwapResult:
         """Swap words in every line; tokens are re-joined with single spaces."""
@@ -138,12 +152,11 @@ class WordSwapper:
             chosen = sorted(rng.sample(candidates, min(swap_count(len(tokens), self.rate), len(candidates))))
             swapped = []
             for j in chosen:
-                before, core, after = split_core(tokens[j])
-                new = self._replace(core, rng)
+                new = self._replace(tokens[j], rng)
                 if new is None:
                     result.skipped += 1
                     continue
-                tokens[j] = before + new + after
+                tokens[j] = new
                 swapped.append(j)
             result.lines.append(" ".join(tokens) if chosen else line)
             result.positions.append(swapped)

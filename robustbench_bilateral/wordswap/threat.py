@@ -2,10 +2,10 @@
 
 Only the evaluated split is contaminated (the model was trained on clean text). The threat
 rewrites the split's lines with ``WordSwapper(replacement, rate)``, line ``i`` seeded by
-``(seed, i)``; the engine then tokenises them with the checkpoint's vocabulary, so ``AAA``
-(not a word of the training text) reads as ``<unk>``. ``rate = 0`` leaves the text, hence the
+``(seed, i)``; the engine then tokenises them with the checkpoint's vocabulary, where ``AAA`` is a word of its
+own that the training text never contains (``text.vocab``). ``rate = 0`` leaves the text, hence the
 perplexity, exactly as the clean threat has it. ``random`` draws words of the model's vocabulary
-in proportion to their training counts.
+in proportion to their training counts; ``synonym`` picks among the synonyms in that vocabulary.
 """
 
 from __future__ import annotations
@@ -29,5 +29,5 @@ class WordSwap(TextThreat):
 
     def apply_text(self, lines: list[str], seed: int, word_counts: WordCounts) -> list[str]:
         replacement = Replacement(self.params["replacement"])
-        vocabulary = word_counts() if replacement is Replacement.RANDOM else None
+        vocabulary = word_counts() if replacement in (Replacement.RANDOM, Replacement.SYNONYM) else None
         return WordSwapper(replacement.value, self.params["rate"], vocabulary).contaminate(lines, seed).lines

@@ -43,7 +43,7 @@ VARIANTS := softmax bilateral softmax+boost bilateral+boost
 demo: setup
 	for task in fmnist shakespeare; do for variant in $(VARIANTS); do \
 	  $(OFFLINE) $(BIN)/bilat-eval train --task $$task --variant $$variant --preset quick || exit 1; done; done
-	$(OFFLINE) $(BIN)/bilat-eval batch results/demo/vision.toml
+	$(OFFLINE) $(BIN)/bilat-eval batch --fresh results/demo/vision.toml
 	$(OFFLINE) $(BIN)/bilat-eval batch results/demo/language.toml
 	$(OFFLINE) $(BIN)/bilat-eval report --plot results/demo
 

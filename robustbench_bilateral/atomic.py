@@ -7,8 +7,18 @@ import tempfile
 from pathlib import Path
 
 
+def default_mode() -> int:
+    """The permissions ``open()`` gives a new file: 0o666 less the process umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_atomic(path: Path, content: str | bytes) -> Path:
-    """Write ``content`` to a temporary file beside ``path``, flush it to disk, then rename it over ``path``."""
+    """Write ``content`` to a temporary file beside ``path``, flush it to disk, then rename it over ``path``.
+
+    The file gets the permissions of any newly created file (not the owner-only ones of the temporary file).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = content.encode("utf-8") if isinstance(content, str) else content
@@ -18,6 +28,7 @@ def write_atomic(path: Path, content: str | bytes) -> Path:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(temporary, default_mode())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

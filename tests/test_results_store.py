@@ -24,6 +24,8 @@ from robustbench_bilateral.results import (
     versions,
     wilson_interval,
 )
+from robustbench_bilateral.atomic import write_atomic
+from robustbench_bilateral.results.plots import sweep_series, write_plots
 from robustbench_bilateral.results.store import APPLICATION_ID
 
 
@@ -230,3 +232,22 @@ def test_rows_table_renders_every_row(tmp_path):
     text = console.export_text()
     assert "123.46 [0.60, 0.86]" in text
     assert text.count("checkpoints/vit.safetensors / bilateral") == 4
+
+
+def test_atomic_writes_get_the_permissions_of_a_new_file(tmp_path):
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    written = write_atomic(tmp_path / "report.csv", "a,b\n")
+    assert written.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    assert written.read_text() == "a,b\n" and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_corruption_plots_have_a_panel_per_group_averaging_its_corruptions(tmp_path):
+    settings = [("fog", 1, 0.9), ("fog", 3, 0.7), ("snow", 3, 0.5), ("motion_blur", 3, 0.4)]
+    rows = [make_row(f"c{i}", value=value, threat="corruption", threat_family=ThreatFamily.CORRUPTION,
+                     params={"corruption": name, "severity": severity})
+            for i, (name, severity, value) in enumerate(settings)]
+    panels = sweep_series(rows)[("corruption", "severity", "accuracy")]
+    assert panels == {"blur": {"bilateral": [(3.0, 0.4)]}, "weather": {"bilateral": [(1.0, 0.9), (3.0, pytest.approx(0.6))]}}
+    (path,) = write_plots(rows, tmp_path)
+    assert path.name == "plot_corruption.png" and path.read_bytes() == write_plots(rows, tmp_path / "again")[0].read_bytes()

@@ -1,9 +1,10 @@
 """Plots of a store's rows: the primary metric against each threat's strength, one line per variant.
 
 The strength of a threat is its first parameter among ``SWEEP_KEYS`` (attack ``eps``, corruption
-``severity``, noise ``strength``, word-swap ``rate``); a value at one strength is the mean over
-the threat's other parameters (e.g. over corruptions at one severity). Files are PNGs without
-timestamps, so the same rows give the same bytes.
+``severity``, noise ``strength``, word-swap ``rate``). A threat's figure has one panel per
+corruption group, word-swap replacement or noise kind (``panel``); a value at one strength is the
+mean over the panel's other parameters (e.g. over the blur corruptions at one severity). Files
+are PNGs without timestamps, so the same rows give the same bytes.
 """
 
 from __future__ import annotations
@@ -19,38 +20,63 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from robustbench_bilateral.atomic import write_atomic  # noqa: E402
+from robustbench_bilateral.corruptions.registry import CORRUPTIONS  # noqa: E402
 from robustbench_bilateral.results.row import ResultRow  # noqa: E402
 from robustbench_bilateral.results.views import PRIMARY_METRICS, checkpoint_label  # noqa: E402
 
 SWEEP_KEYS = ("eps", "severity", "strength", "rate")
 
 
-def sweep_series(rows: Sequence[ResultRow]) -> dict[tuple[str, str, str], dict[str, list[tuple[float, float]]]]:
-    """``{(threat, sweep key, metric): {variant label: [(strength, mean value), ...] sorted}}``."""
-    primary = [row for row in rows if row.metric in PRIMARY_METRICS]
-    values: dict[tuple[str, str, str], dict[str, dict[float, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
-    for row in primary:
-        key = next((name for name in SWEEP_KEYS if name in row.params), None)
-        if key is not None:
-            values[(row.threat, key, row.metric)][checkpoint_label(row, primary)][float(row.params[key])].append(row.value)
+Series = dict[str, list[tuple[float, float]]]
+
+
+def panel(params: dict) -> str:
+    """The panel of a row's figure: its corruption's group, word-swap replacement or noise kind; "" for none."""
+    if "corruption" in params:
+        entry = CORRUPTIONS.get(params["corruption"])
+        return entry.group if entry else str(params["corruption"])
+    return next((str(params[key]) for key in ("replacement", "kind") if key in params), "")
+
+
+def sweep_series(rows: Sequence[ResultRow]) -> dict[tuple[str, str, str], dict[str, Series]]:
+    """``{(threat, sweep key, metric): {panel: {variant label: [(strength, mean value), ...] sorted}}}``.
+
+    A line is labelled by its variant, and by its checkpoint too when the threat's rows hold two of one variant.
+    """
+    by_threat: dict[str, list[ResultRow]] = defaultdict(list)
+    for row in rows:
+        if row.metric in PRIMARY_METRICS:
+            by_threat[row.threat].append(row)
+    values: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(list))))
+    for threat_rows in by_threat.values():
+        for row in threat_rows:
+            key = next((name for name in SWEEP_KEYS if name in row.params), None)
+            if key is not None:
+                lines = values[(row.threat, key, row.metric)][panel(row.params)]
+                lines[checkpoint_label(row, threat_rows)][float(row.params[key])].append(row.value)
     return {
-        plot: {label: sorted((x, sum(ys) / len(ys)) for x, ys in by_x.items()) for label, by_x in lines.items()}
-        for plot, lines in sorted(values.items())
+        plot: {
+            name: {label: sorted((x, sum(ys) / len(ys)) for x, ys in by_x.items()) for label, by_x in lines.items()}
+            for name, lines in sorted(panels.items())
+        }
+        for plot, panels in sorted(values.items())
     }
 
 
 def write_plots(rows: Sequence[ResultRow], out_dir: Path) -> list[Path]:
-    """One ``plot_<threat>.png`` per swept threat in ``out_dir``; returns their paths."""
+    """One ``plot_<threat>.png`` per swept threat in ``out_dir``, a panel per ``panel``; returns their paths."""
     written = []
-    for (threat, key, metric), lines in sweep_series(rows).items():
-        figure, axes = plt.subplots(figsize=(5, 3.5), dpi=100)
-        for label, points in lines.items():
-            axes.plot([x for x, _ in points], [y for _, y in points], marker="o", label=label)
-        axes.set_xlabel(key)
-        axes.set_ylabel(metric)
-        axes.set_title(threat)
-        axes.grid(alpha=0.3)
-        axes.legend(fontsize="small")
+    for (threat, key, metric), panels in sweep_series(rows).items():
+        figure, grid = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5), dpi=100, squeeze=False)
+        for axes, (name, lines) in zip(grid[0], panels.items()):
+            for label, points in lines.items():
+                axes.plot([x for x, _ in points], [y for _, y in points], marker="o", label=label)
+            axes.set_xlabel(key)
+            axes.set_ylabel(metric)
+            axes.set_yscale("log" if metric == "perplexity" else "linear")
+            axes.set_title(f"{threat}: {name}" if name else threat)
+            axes.grid(alpha=0.3)
+        grid[0][0].legend(fontsize="small")
         figure.tight_layout()
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", metadata={"Software": None})

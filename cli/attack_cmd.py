@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 
 import click
 from rich.table import Table
 
-from cli.evaluating import EvaluationOptions, evaluation_options, plan, run_with_progress
+from cli.evaluating import EvaluationOptions, comma_separated, evaluation_options, plan, run_with_progress
 from cli.settings import Settings, pass_settings
 from robustbench_bilateral.attacks.sanity import FLAG_MEANINGS, flag_stored_rows
 from robustbench_bilateral.attacks.space import AttackSpace
 from robustbench_bilateral.attacks.vision import LABEL_MODES
+from robustbench_bilateral.batch import fraction_value
 from robustbench_bilateral.engine import Clean, Threat, build_threat
 from robustbench_bilateral.errors import InputError
 from robustbench_bilateral.results import ResultRow
@@ -37,21 +37,19 @@ def parse_eps(text: str) -> list[tuple[str, float]]:
 
     Repeated values are kept once, in the order first given.
     """
-    parsed: dict[float, str] = {}
-    for item in (part.strip() for part in text.split(",")):
-        numerator, slash, denominator = item.partition("/")
-        try:
-            value = float(numerator) / float(denominator) if slash else float(numerator)
-        except ValueError:
-            problem = "not a number"
-        except ZeroDivisionError:
-            problem = "division by zero"
-        else:
-            problem = "" if math.isfinite(value) and value >= 0 else "must be finite and >= 0"
-        if problem:
-            raise InputError(f"bad eps '{item}': {problem}: give decimals or fractions separated by commas, e.g. 1/255,4/255 or 0.0157")
-        parsed.setdefault(value, item)
-    return [(label, value) for value, label in parsed.items()]
+    return [(label, value) for value, label in comma_separated(text, eps_value).items()]
+
+
+def eps_value(token: str) -> float:
+    """One eps token: a decimal or fraction >= 0."""
+    try:
+        value = fraction_value(token)
+        problem = "" if value >= 0 else "must be >= 0"
+    except ValueError as error:
+        problem = str(error)
+    if problem:
+        raise InputError(f"bad eps '{token}': {problem}: give decimals or fractions separated by commas, e.g. 1/255,4/255 or 0.0157")
+    return value
 
 
 def _threats(attacks: Sequence[str], eps: str, eps_l2: str | None, steps: int | None, space: str, labels: str,

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from cli.evaluating import EvaluationOptions, evaluation_options, run_with_progress
+from cli.evaluating import EvaluationOptions, comma_separated, evaluation_options, run_with_progress
 from cli.settings import Settings, pass_settings
 from robustbench_bilateral.corruptions import SEVERITIES, resolve_corruptions
 from robustbench_bilateral.corruptions.preview import save_preview_png
@@ -28,19 +28,15 @@ from robustbench_bilateral.results.mce import (
 )
 
 
-def parse_severities(text: str) -> list[int]:
-    """``"1,3"`` -> ``[1, 3]``; each must be one of 1..5 (duplicates dropped, order kept)."""
-    severities: list[int] = []
-    for token in text.split(","):
-        try:
-            severity = int(token.strip())
-        except ValueError:
-            severity = None
-        if severity not in SEVERITIES:
-            raise InputError(f"--severities has {token.strip()!r}: give comma-separated severities from {','.join(map(str, SEVERITIES))}")
-        if severity not in severities:
-            severities.append(severity)
-    return severities
+def severity_value(token: str) -> int:
+    """One ``--severities`` token as a severity, one of 1..5."""
+    try:
+        severity = int(token)
+    except ValueError:
+        severity = None
+    if severity not in SEVERITIES:
+        raise InputError(f"--severities has {token!r}: give comma-separated severities from {','.join(map(str, SEVERITIES))}")
+    return severity
 
 
 def parse_noise(spec: str) -> list[Threat]:
@@ -131,7 +127,7 @@ def contaminate_command(settings: Settings, options: EvaluationOptions, corrupti
 
     The table is computed from the rows the run's store holds for the planned cells (read back after running).
     """
-    severities = parse_severities(severity_spec)
+    severities = list(comma_separated(severity_spec, severity_value))
     noises = [threat for spec in noise_specs for threat in parse_noise(spec)]
     paths = list(dict.fromkeys([*options.checkpoints, *([baseline] if baseline else [])]))
     infos = [describe_checkpoint(path, options.model) for path in paths]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,6 +14,18 @@ from robustbench_bilateral.engine import Cell, Threat
 from robustbench_bilateral.engine.distributed import is_main
 from robustbench_bilateral.evaluation import DEFAULT_RUN, DEFAULT_SPLIT, describe_checkpoint, plan_cells, run_cells
 from robustbench_bilateral.results import ResultRow
+
+
+T = TypeVar("T")
+
+
+def comma_separated(text: str, parse: Callable[[str], T]) -> dict[T, str]:
+    """The values of a comma-separated option, each token parsed by ``parse`` (which raises an
+    ``InputError`` naming a bad one), mapped to the token as first written: repeats dropped, order kept."""
+    parsed: dict[T, str] = {}
+    for token in (part.strip() for part in text.split(",")):
+        parsed.setdefault(parse(token), token)
+    return parsed
 
 
 @dataclass(frozen=True)

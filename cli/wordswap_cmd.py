@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cli.evaluating import EvaluationOptions, evaluation_options, plan, run_with_progress
+from cli.evaluating import EvaluationOptions, comma_separated, evaluation_options, plan, run_with_progress
 from cli.settings import Settings, pass_settings
 from robustbench_bilateral.engine import build_threat
 from robustbench_bilateral.errors import InputError
@@ -12,18 +12,14 @@ from robustbench_bilateral.wordswap.swap import Replacement, check_rate
 from robustbench_bilateral.wordswap.table import rate_table
 
 
-def parse_rates(text: str) -> list[float]:
-    """``"0,0.015"`` -> ``[0.0, 0.015]``; each rate in [0, 1] (duplicates dropped, order kept)."""
-    rates: list[float] = []
-    for token in text.split(","):
-        try:
-            rate = float(token.strip())
-        except ValueError:
-            raise InputError(f"--rates has {token.strip()!r}: give comma-separated rates in [0, 1], e.g. 0,0.015,0.05") from None
-        check_rate(rate)
-        if rate not in rates:
-            rates.append(rate)
-    return rates
+def rate_value(token: str) -> float:
+    """One ``--rates`` token as a rate in [0, 1]."""
+    try:
+        rate = float(token)
+    except ValueError:
+        raise InputError(f"--rates has {token!r}: give comma-separated rates in [0, 1], e.g. 0,0.015,0.05") from None
+    check_rate(rate)
+    return rate
 
 
 @click.command("wordswap")
@@ -35,7 +31,7 @@ def parse_rates(text: str) -> list[float]:
 @pass_settings
 def wordswap_command(settings: Settings, options: EvaluationOptions, rates: str, replacement: str) -> None:
     """Perplexity of each language CHECKPOINT with words of the evaluation split swapped, one column per rate."""
-    threats = [build_threat("wordswap", rate=rate, replacement=replacement) for rate in parse_rates(rates)]
+    threats = [build_threat("wordswap", rate=rate, replacement=replacement) for rate in comma_separated(rates, rate_value)]
     rows = run_with_progress(settings, options, plan(settings, options, threats))
     words = options.n_examples or "all"
     title = f"word swap '{replacement}': perplexity [95% CI] on {options.split} ({words} words, run {options.run})"

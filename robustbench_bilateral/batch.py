@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import glob
 import itertools
+import math
 import tomllib
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -56,15 +56,31 @@ class BatchPlan:
     variants: tuple[str, ...]
 
 
+def fraction_value(text: str) -> float:
+    """The finite number written as a decimal (``"0.0157"``) or a fraction (``"4/255"``).
+
+    Anything else raises ``ValueError`` whose message is the problem: "not a number", "division
+    by zero" or "must be finite".
+    """
+    numerator, slash, denominator = text.strip().partition("/")
+    try:
+        value = float(numerator) / float(denominator) if slash else float(numerator)
+    except ZeroDivisionError:
+        raise ValueError("division by zero") from None
+    except ValueError:
+        raise ValueError("not a number") from None
+    if not math.isfinite(value):
+        raise ValueError("must be finite")
+    return value
+
+
 def parse_number(text: str | int | float, key: str) -> float:
     """A number from ``4``, ``0.5`` or ``"4/255"``; anything else is an ``InputError`` naming ``key``."""
     if isinstance(text, bool):
         raise InputError(f"{key}: expected a number, got {text!r}: write e.g. 0.03 or \"8/255\"")
-    if isinstance(text, (int, float)):
-        return float(text)
     try:
-        return float(Fraction(str(text).strip()))
-    except (ValueError, ZeroDivisionError) as error:
+        return fraction_value(str(text))
+    except ValueError as error:
         raise InputError(f"{key}: bad number {text!r} ({error}): write e.g. 0.03 or \"8/255\"") from error
 
 

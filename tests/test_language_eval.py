@@ -38,7 +38,8 @@ def shakespeare_meta(train_lines):
 
 
 @pytest.fixture(scope="module")
-def test_split(shakespeare_meta) -> TextSplit:
+def hamlet_words(shakespeare_meta) -> TextSplit:
+    """The first ``N_WORDS`` words of the Shakespeare test split (Hamlet comes first), with the training vocabulary."""
     return load_split("shakespeare", "test", N_WORDS, shakespeare_meta)
 
 
@@ -61,21 +62,21 @@ def changed_positions(before: str, after: str) -> list[int]:
     return [j for j, (a, b) in enumerate(zip(old, new)) if a != b]
 
 
-def test_the_split_holds_the_first_n_words_and_zero_means_all(test_split, shakespeare_meta):
+def test_the_split_holds_the_first_n_words_and_zero_means_all(hamlet_words, shakespeare_meta):
     lines = text_lines(load_source("shakespeare").split("test"))
-    tokens = [len(line.split()) + 1 for line in test_split.lines]
-    assert list(test_split.lines) == lines[: len(tokens)]
+    tokens = [len(line.split()) + 1 for line in hamlet_words.lines]
+    assert list(hamlet_words.lines) == lines[: len(tokens)]
     assert sum(tokens[:-1]) < N_WORDS <= sum(tokens)
-    assert len(test_split.ids(Clean(), 0)) == N_WORDS
+    assert len(hamlet_words.ids(Clean(), 0)) == N_WORDS
     whole = load_split("shakespeare", "test", 0, shakespeare_meta)
     assert len(whole.ids(Clean(), 0)) == sum(len(line.split()) + 1 for line in lines)
 
 
 @pytest.mark.parametrize("rate", [0.015, 0.05, 0.2, 0.5])
-def test_swap_count_per_line_follows_the_formula(test_split, rate):
-    swapped = test_split.evaluated_lines(wordswap(rate), seed=0)
-    assert len(swapped) == len(test_split.lines)
-    for original, line in zip(test_split.lines, swapped):
+def test_swap_count_per_line_follows_the_formula(hamlet_words, rate):
+    swapped = hamlet_words.evaluated_lines(wordswap(rate), seed=0)
+    assert len(swapped) == len(hamlet_words.lines)
+    for original, line in zip(hamlet_words.lines, swapped):
         tokens = original.split()
         candidates = sum(is_candidate(token) for token in tokens)
         positions = changed_positions(original, line)
@@ -83,47 +84,47 @@ def test_swap_count_per_line_follows_the_formula(test_split, rate):
         assert all(split_core(line.split()[j])[1] == "AAA" for j in positions)
 
 
-def test_no_stop_word_and_no_training_line_is_changed(test_split, shakespeare_meta, train_lines):
+def test_no_stop_word_and_no_training_line_is_changed(hamlet_words, shakespeare_meta, train_lines):
     train_before = list(train_lines)
     for replacement in ("aaa", "random", "synonym"):
-        swapped = test_split.evaluated_lines(wordswap(0.3, replacement), seed=1)
-        for original, line in zip(test_split.lines, swapped):
+        swapped = hamlet_words.evaluated_lines(wordswap(0.3, replacement), seed=1)
+        for original, line in zip(hamlet_words.lines, swapped):
             tokens = original.split()
             assert all(split_core(tokens[j])[1].lower() not in ENGLISH_STOP_WORDS for j in changed_positions(original, line))
     assert text_lines(load_source("shakespeare").split("train")) == train_before
     assert WordVocab.from_list(shakespeare_meta["vocab"]).index("AAA") == 2
 
 
-def test_random_words_come_from_the_vocabulary_by_training_count(test_split, shakespeare_meta):
+def test_random_words_come_from_the_vocabulary_by_training_count(hamlet_words, shakespeare_meta):
     vocab = WordVocab.from_list(shakespeare_meta["vocab"])
-    counts = test_split.word_counts()
+    counts = hamlet_words.word_counts()
     assert set(counts) <= set(vocab.to_list()[2:]) and counts["the"] > counts["crown"] > 0
     assert "crown," in vocab and "crown," not in counts
-    swapped = test_split.evaluated_lines(wordswap(0.2, "random"), seed=2)
-    drawn = [line.split()[j] for original, line in zip(test_split.lines, swapped) for j in changed_positions(original, line)]
+    swapped = hamlet_words.evaluated_lines(wordswap(0.2, "random"), seed=2)
+    drawn = [line.split()[j] for original, line in zip(hamlet_words.lines, swapped) for j in changed_positions(original, line)]
     assert len(drawn) > 200 and all(split_core(word)[1] in vocab for word in drawn)
 
 
-def test_same_seed_same_text_for_any_number_of_words(test_split, shakespeare_meta):
+def test_same_seed_same_text_for_any_number_of_words(hamlet_words, shakespeare_meta):
     threat = wordswap(0.1, "random")
-    first = test_split.evaluated_lines(threat, seed=5)
-    assert test_split.evaluated_lines(threat, seed=5) == first
-    assert test_split.evaluated_lines(threat, seed=6) != first
+    first = hamlet_words.evaluated_lines(threat, seed=5)
+    assert hamlet_words.evaluated_lines(threat, seed=5) == first
+    assert hamlet_words.evaluated_lines(threat, seed=6) != first
     shorter = load_split("shakespeare", "test", 500, shakespeare_meta)
     assert shorter.evaluated_lines(threat, seed=5) == first[: len(shorter.lines)]
-    assert torch.equal(shorter.ids(threat, 5), test_split.ids(threat, 5)[:500])
+    assert torch.equal(shorter.ids(threat, 5), hamlet_words.ids(threat, 5)[:500])
 
 
-def test_synonym_never_returns_the_word_itself(test_split):
-    swapped = test_split.evaluated_lines(wordswap(0.3, "synonym"), seed=3)
+def test_synonym_never_returns_the_word_itself(hamlet_words):
+    swapped = hamlet_words.evaluated_lines(wordswap(0.3, "synonym"), seed=3)
     pairs = [(split_core(original.split()[j])[1], split_core(line.split()[j])[1])
-             for original, line in zip(test_split.lines, swapped) for j in changed_positions(original, line)]
+             for original, line in zip(hamlet_words.lines, swapped) for j in changed_positions(original, line)]
     assert len(pairs) > 100 and all(before.lower() != after.lower() for before, after in pairs)
 
 
-def test_rate_zero_leaves_the_tokens_exactly_clean(test_split):
-    assert torch.equal(test_split.ids(wordswap(0.0), 0), test_split.ids(Clean(), 0))
-    assert torch.equal(test_split.ids(wordswap(0.0, "random"), 0), test_split.ids(Clean(), 0))
+def test_rate_zero_leaves_the_tokens_exactly_clean(hamlet_words):
+    assert torch.equal(hamlet_words.ids(wordswap(0.0), 0), hamlet_words.ids(Clean(), 0))
+    assert torch.equal(hamlet_words.ids(wordswap(0.0, "random"), 0), hamlet_words.ids(Clean(), 0))
 
 
 def test_bad_word_swap_parameters_are_input_errors():

@@ -47,20 +47,18 @@ def sweep_series(rows: Sequence[ResultRow]) -> dict[tuple[str, str, str], dict[s
     for row in rows:
         if row.metric in PRIMARY_METRICS:
             by_threat[row.threat].append(row)
-    values: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(list))))
+    values: dict[tuple[str, str, str, str, str], dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
     for threat_rows in by_threat.values():
         for row in threat_rows:
             key = next((name for name in SWEEP_KEYS if name in row.params), None)
             if key is not None:
-                lines = values[(row.threat, key, row.metric)][panel(row.params)]
-                lines[checkpoint_label(row, threat_rows)][float(row.params[key])].append(row.value)
-    return {
-        plot: {
-            name: {label: sorted((x, sum(ys) / len(ys)) for x, ys in by_x.items()) for label, by_x in lines.items()}
-            for name, lines in sorted(panels.items())
-        }
-        for plot, panels in sorted(values.items())
-    }
+                line = (row.threat, key, row.metric, panel(row.params), checkpoint_label(row, threat_rows))
+                values[line][float(row.params[key])].append(row.value)
+    series: dict[tuple[str, str, str], dict[str, Series]] = defaultdict(dict)
+    # sorted by plot and panel; lines keep the order of their first row
+    for (threat, key, metric, name, label), by_x in sorted(values.items(), key=lambda item: item[0][:4]):
+        series[(threat, key, metric)].setdefault(name, {})[label] = sorted((x, sum(ys) / len(ys)) for x, ys in by_x.items())
+    return dict(series)
 
 
 def write_plots(rows: Sequence[ResultRow], out_dir: Path) -> list[Path]:

@@ -10,6 +10,24 @@ class BilatError(Exception):
 
 
 class InputError(BilatError):
-    """Bad input on the command line or in a spec file; the CLI exits with code 2."""
+    """Bad input on the command line, in a spec file or in a Python call; the CLI exits with code 2."""
 
     exit_code = 2
+
+
+class FieldError(InputError):
+    """A bad value of one named field (``batch_size``, ``threats[0].eps``, ``eps``).
+
+    ``field`` is the field's name in the library's own vocabulary and ``problem`` says what is
+    wrong and how to fix it; a caller names the field in its user's vocabulary with ``renamed``
+    (a flag such as ``--batch-size`` for the CLI, a key path for TOML, the argument for Python).
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
+
+    def renamed(self, name: str) -> FieldError:
+        """The same problem reported under ``name``."""
+        return FieldError(name, self.problem)

@@ -1,6 +1,6 @@
 # bilat-eval: set-up, demo, tests and benchmarks on a fresh Debian machine.
 #   make demo   set everything up, then run the main job on the built-in data
-#   make test   set everything up, then run the fast test suite (make test-all adds slow tests)
+#   make test   set everything up, lint and type-check, then run the fast test suite (make test-all adds slow tests)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +11,7 @@ APT_PACKAGES := dataset-fashion-mnist wordnet-base
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OFFLINE := HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1
 
-.PHONY: setup system venv data demo test test-all bench
+.PHONY: setup system venv data demo lint test test-all bench
 
 setup: system venv data
 
@@ -47,10 +47,14 @@ demo: setup
 	$(OFFLINE) $(BIN)/bilat-eval batch results/demo/language.toml
 	$(OFFLINE) $(BIN)/bilat-eval report --plot results/demo
 
-test: setup
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: setup lint
 	$(OFFLINE) $(BIN)/python -m pytest -q
 
-test-all: setup
+test-all: setup lint
 	$(OFFLINE) $(BIN)/python -m pytest -q -m ''
 
 bench: setup

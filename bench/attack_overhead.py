@@ -39,8 +39,9 @@ import torch
 import torchattacks
 
 from robustbench_bilateral.checkpoint import load_checkpoint
-from robustbench_bilateral.engine import build_threat
-from robustbench_bilateral.evaluation import describe_checkpoint, load_split, plan_cells, run_cells
+from robustbench_bilateral.evaluation import plan_cells, run_cells
+from robustbench_bilateral.sources import describe_checkpoint, load_split
+from robustbench_bilateral.threats import build_threat
 
 QUICK_CHECKPOINT = Path("results/checkpoints/fmnist/softmax-seed0/model.safetensors")
 EPS = 4 / 255

@@ -2,34 +2,27 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+import re
 from collections.abc import Sequence
+from typing import Any
 
 import click
-from rich.table import Table
 
 from cli.evaluating import EvaluationOptions, comma_separated, evaluation_options, plan, run_with_progress
 from cli.settings import Settings, pass_settings
-from robustbench_bilateral.attacks.sanity import FLAG_MEANINGS, flag_stored_rows
+from cli.tables import attack_tables
 from robustbench_bilateral.attacks.space import AttackSpace
-from robustbench_bilateral.attacks.vision import LABEL_MODES
-from robustbench_bilateral.batch import fraction_value
-from robustbench_bilateral.engine import Clean, Threat, build_threat
-from robustbench_bilateral.errors import InputError
-from robustbench_bilateral.results import ResultRow
+from robustbench_bilateral.attacks.vision import LABEL_MODES, VisionAttack
+from robustbench_bilateral.engine import Clean, Threat
+from robustbench_bilateral.errors import FieldError, InputError
+from robustbench_bilateral.numbers import fraction_value
+from robustbench_bilateral.results.sanity import flag_stored_rows
+from robustbench_bilateral.threats import adversarial_threats
 
-# Command-line switch -> registered threat name, in table order.
-ATTACKS = {
-    "fgsm": "fgsm",
-    "pgd": "pgd",
-    "pgdl2": "pgdl2",
-    "spsa": "spsa",
-    "autoattack": "autoattack-torchattacks",
-    "square": "square",
-}
-L2_ATTACKS = frozenset({"pgdl2"})
 PAPER_EPS = "1/255,2/255,3/255,4/255,5/255,6/255"
-STEPS_SETTING = {"pgd": "steps", "pgdl2": "steps", "spsa": "nb_iter"}
+SHARED_FLAGS = {"eps": "--eps", "space": "--space", "labels": "--labels", "batch_size": "--batch-size"}
+"""Attack parameters that a shared option of the command sets, by that option (L2 attacks take
+``eps`` from ``--eps-l2``)."""
 
 
 def parse_eps(text: str) -> list[tuple[str, float]]:
@@ -52,72 +45,77 @@ def eps_value(token: str) -> float:
     return value
 
 
-def _threats(attacks: Sequence[str], eps: str, eps_l2: str | None, steps: int | None, space: str, labels: str,
+def switch_key(name: str) -> str:
+    """The keyword argument that the flag ``--NAME`` of the attack ``name`` arrives as."""
+    return "attack_" + re.sub(r"\W", "_", name)
+
+
+def flag_help(attack: type[VisionAttack]) -> str:
+    """The help of an attack's flag: its summary, norm and the defaults of the parameters no shared
+    option sets, the one ``--steps`` sets marked, e.g. ``... [Linf; steps=20 (--steps), step_size=None]``."""
+    settings = [f"{param.name}={param.default}" + (" (--steps)" if param.name == attack.iteration_param else "")
+                for param in attack.parameters if param.name not in SHARED_FLAGS]
+    return f"{attack.summary} [{'; '.join([attack.norm, ', '.join(settings)]) if settings else attack.norm}]"
+
+
+class AttackCommand(click.Command):
+    """A command whose options start with one flag ``--NAME`` per registered adversarial threat,
+    read from the threat registry whenever the command parses its arguments or shows its help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._flags: dict[tuple[type[VisionAttack], ...], list[click.Option]] = {}
+
+    def attack_flags(self) -> list[click.Option]:
+        """The flags of the attacks registered now (the same objects while the registry is unchanged)."""
+        attacks = tuple(adversarial_threats())
+        if attacks not in self._flags:
+            self._flags[attacks] = [click.Option([f"--{attack.name}", switch_key(attack.name)], is_flag=True,
+                                                 help=flag_help(attack)) for attack in attacks]
+        return self._flags[attacks]
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        return [*self.attack_flags(), *super().get_params(ctx)]
+
+
+def _threats(attacks: Sequence[type[VisionAttack]], eps: str, eps_l2: str | None, steps: int | None, space: str, labels: str,
              batch_size: int) -> dict[tuple[str, str], Threat]:
-    """The threat of each (attack switch, eps as written), in table order."""
+    """The threat of each (attack name, eps as written), in table order.
+
+    ``--eps`` feeds the attacks of norm ``Linf``, ``--eps-l2`` those of norm ``L2``, ``--steps``
+    each attack's ``iteration_param``, ``--batch-size`` the attacks that declare ``batch_size``.
+    A bad value is reported under the option that set it.
+    """
     if not attacks:
-        raise InputError(f"no attack chosen: pass at least one of {', '.join('--' + name for name in ATTACKS)}")
-    if "pgdl2" in attacks and eps_l2 is None:
-        raise InputError("--pgdl2 needs its L2 radii: pass --eps-l2, e.g. --eps-l2 0.25,0.5")
-    if steps is not None and steps < 1:
-        raise InputError(f"--steps must be at least 1, got {steps}")
-    radii = {"linf": parse_eps(eps), "l2": parse_eps(eps_l2) if eps_l2 is not None else []}
-    threats = {}
+        names = ", ".join(f"--{attack.name}" for attack in adversarial_threats())
+        raise InputError(f"no attack chosen: pass at least one of {names}")
     for attack in attacks:
-        settings = {STEPS_SETTING[attack]: steps} if steps is not None and attack in STEPS_SETTING else {}
-        for label, value in radii["l2" if attack in L2_ATTACKS else "linf"]:
-            threats[(attack, label)] = build_threat(ATTACKS[attack], eps=value, space=space, labels=labels,
-                                                    batch_size=batch_size, **settings)
+        if attack.norm == "L2" and eps_l2 is None:
+            raise InputError(f"--{attack.name} needs its L2 radii: pass --eps-l2, e.g. --eps-l2 0.25,0.5")
+    radii = {"Linf": parse_eps(eps), "L2": parse_eps(eps_l2) if eps_l2 is not None else []}
+    shared = {"space": space, "labels": labels, "batch_size": batch_size}
+    threats: dict[tuple[str, str], Threat] = {}
+    for attack in attacks:
+        declared = {param.name for param in attack.parameters}
+        values = {name: value for name, value in shared.items() if name in declared}
+        flags = {**SHARED_FLAGS, "eps": "--eps-l2" if attack.norm == "L2" else "--eps"}
+        if steps is not None and attack.iteration_param is not None:
+            values[attack.iteration_param] = steps
+            flags[attack.iteration_param] = "--steps"
+        for label, value in radii[attack.norm]:
+            try:
+                threats[(attack.name, label)] = attack(eps=value, **values)
+            except FieldError as error:
+                raise error.renamed(flags.get(error.field, error.field)) from error
     return threats
 
 
-def _cell_text(row: ResultRow) -> str:
-    """Accuracy in percent over its 95 % interval, e.g. ``81.2`` / ``[77.6, 84.4]``; ``!`` marks a flagged row."""
-    mark = " !" if row.flags else ""
-    return f"{100 * row.value:.1f}{mark}\n[{100 * row.ci_low:.1f}, {100 * row.ci_high:.1f}]"
-
-
-def attack_tables(threats: dict[tuple[str, str], Threat], clean: Threat, checkpoints: Sequence[str],
-                  accuracy: dict[tuple[str, int], ResultRow], title: str) -> list[tuple[Table, list[str]]]:
-    """One table per attack (variants as rows; clean, then eps as columns) with its warning lines.
-
-    ``accuracy[(checkpoint, id(threat))]`` is the stored accuracy row of that checkpoint and threat.
-    """
-    variants = [accuracy[(path, id(clean))].variant for path in checkpoints]
-    names = [f"{variant} ({path})" if variants.count(variant) > 1 else variant for variant, path in zip(variants, checkpoints)]
-    by_attack: dict[str, list[tuple[str, Threat]]] = defaultdict(list)
-    for (attack, label), threat in threats.items():
-        by_attack[attack].append((label, threat))
-    tables = []
-    for attack, columns in by_attack.items():
-        table = Table(title=f"{ATTACKS[attack]}: {title}")
-        table.add_column("variant")
-        table.add_column("clean", justify="right")
-        for label, _ in columns:
-            table.add_column(f"eps {label}", justify="right")
-        flagged: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for name, path in zip(names, checkpoints):
-            cells = [accuracy[(path, id(threat))] for _, threat in columns]
-            table.add_row(name, _cell_text(accuracy[(path, id(clean))]), *map(_cell_text, cells))
-            for (label, _), row in zip(columns, cells):
-                for flag in row.flags:
-                    flagged[(name, flag)].append(label)
-        warnings = [f"warning: {name}: {flag} at eps {', '.join(labels)} ({FLAG_MEANINGS.get(flag, flag)})"
-                    for (name, flag), labels in flagged.items()]
-        tables.append((table, warnings))
-    return tables
-
-
-@click.command("attack")
-@click.option("--fgsm", is_flag=True, help="FGSM, one L-inf step.")
-@click.option("--pgd", is_flag=True, help="PGD L-inf, 20 steps of 0.15 eps, random start.")
-@click.option("--pgdl2", is_flag=True, help="PGD L2 at the --eps-l2 radii.")
-@click.option("--spsa", is_flag=True, help="SPSA (gradient-free) L-inf, 40 iterations.")
-@click.option("--autoattack", is_flag=True, help="torchattacks' AutoAttack re-implementation (not the reference code).")
-@click.option("--square", is_flag=True, help="Square (score-based, gradient-free) L-inf, 5000 queries.")
-@click.option("--eps", default=PAPER_EPS, show_default=True, help="L-inf radii, fractions or decimals, in pixel units of [0, 1] (normalised units with --space normalized).")
-@click.option("--eps-l2", default=None, help="L2 radii for --pgdl2, e.g. 0.25,0.5.")
-@click.option("--steps", type=int, default=None, help="Iterations of PGD / PGD-L2 / SPSA [default: 20 / 20 / 40].")
+@click.command("attack", cls=AttackCommand)
+@click.option("--eps", default=PAPER_EPS, show_default=True,
+              help="L-inf radii, fractions or decimals, in pixel units of [0, 1] (normalised units with --space normalized).")
+@click.option("--eps-l2", default=None, help="Radii of the attacks of norm L2 (see `bilat-eval list attacks`), e.g. 0.25,0.5.")
+@click.option("--steps", type=int, default=None,
+              help="Iterations of each chosen attack that iterates (its parameter marked --steps) [default: its own].")
 @click.option("--space", type=click.Choice([space.value for space in AttackSpace]), default="pixel", show_default=True,
               help="Attack in [0, 1] pixels (clamped) or, as the paper group did, in normalised inputs without clamping.")
 @click.option("--labels", type=click.Choice(LABEL_MODES), default="true", show_default=True,
@@ -127,7 +125,7 @@ def attack_tables(threats: dict[tuple[str, str], Threat], clean: Threat, checkpo
 def attack_command(settings: Settings, options: EvaluationOptions, eps: str, eps_l2: str | None, steps: int | None,
                    space: str, labels: str, **switches: bool) -> None:
     """Robust accuracy of each CHECKPOINT under the chosen attacks: one table per attack, variants by eps."""
-    chosen = [attack for attack in ATTACKS if switches[attack]]
+    chosen = [attack for attack in adversarial_threats() if switches.get(switch_key(attack.name))]
     threats = _threats(chosen, eps, eps_l2, steps, space, labels, options.batch_size)
     clean = Clean()
     cells = plan(settings, options, [clean, *threats.values()])

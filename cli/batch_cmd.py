@@ -8,9 +8,10 @@ import click
 
 from cli.evaluating import run_cells_with_progress
 from cli.settings import Settings, pass_settings
-from robustbench_bilateral.batch import load_spec
+from cli.tables import comparison_grids
+from robustbench_bilateral.batch import plan_batch
 from robustbench_bilateral.errors import InputError
-from robustbench_bilateral.report import DEFAULT_BASELINE, build_report, comparison_grids, write_report
+from robustbench_bilateral.report import DEFAULT_BASELINE, build_report, write_report
 
 
 @click.command("batch")
@@ -21,13 +22,15 @@ from robustbench_bilateral.report import DEFAULT_BASELINE, build_report, compari
 def batch_command(settings: Settings, spec: Path, fresh: bool, baseline: str) -> None:
     """Check SPEC completely, run its cells not yet stored, write the report and print its grids.
 
-    SPEC is a TOML file: run, checkpoints (paths or globs), [[threats]] tables whose list values
-    expand into a grid, and optional n_examples, batch_size, seed, dataset, split.
+    SPEC is a TOML file: checkpoints (paths or globs), [[threats]] tables whose list values
+    expand into a grid, and optional run (default: the file's stem), n_examples, batch_size,
+    seed, dataset, split, model. A bad key is named by its path, e.g. threats[1].eps.
     """
-    plan = load_spec(spec, settings.seed)
+    plan = plan_batch(spec, seed=settings.seed, fresh=fresh)
     if baseline not in plan.variants:
         raise InputError(f"baseline variant '{baseline}' is not among the spec's checkpoints: pass --baseline with one of {', '.join(plan.variants)}")
-    run_cells_with_progress(settings, plan.cells, run=plan.run, batch_size=plan.batch_size, fresh=fresh)
+    run_cells_with_progress(settings, plan.cells, run=plan.run, batch_size=plan.batch_size, fresh=plan.fresh,
+                            sources=plan.sources)
     run_dir = settings.out / plan.run
     report = build_report([run_dir], baseline)
     write_report(report, run_dir, plots=True)

@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import click
-from rich.table import Table
 
-from cli.evaluating import EvaluationOptions, comma_separated, evaluation_options, run_with_progress
+from cli.evaluating import EvaluationOptions, comma_separated, evaluation_options, plan, run_with_progress
 from cli.settings import Settings, pass_settings
+from cli.tables import corruption_summary_table
 from robustbench_bilateral.corruptions import SEVERITIES, resolve_corruptions
 from robustbench_bilateral.corruptions.preview import save_preview_png
-from robustbench_bilateral.engine import Clean, Threat, build_threat
+from robustbench_bilateral.engine import Clean, Threat
 from robustbench_bilateral.engine.distributed import is_main
 from robustbench_bilateral.errors import InputError
-from robustbench_bilateral.evaluation import CheckpointInfo, describe_checkpoint, load_split, plan_cells
 from robustbench_bilateral.results.mce import (
     ALEXNET_MIN_SIZE,
-    COLUMN_GROUPS,
-    CorruptionSummary,
     ErrorProfile,
     alexnet_profile,
     error_profile,
     summarize,
 )
+from robustbench_bilateral.sources import CheckpointInfo, describe_checkpoint, load_split
+from robustbench_bilateral.spec import renamed_fields
+from robustbench_bilateral.threats import build_threat
 
 
 def severity_value(token: str) -> int:
@@ -48,7 +48,8 @@ def parse_noise(spec: str) -> list[Threat]:
         values = []
     if not values:
         raise InputError(f"--noise {spec!r} is not KIND:STRENGTH[,STRENGTH...]: write e.g. gaussian:0.05,0.1")
-    return [build_threat("noise", kind=kind.strip(), strength=value) for value in values]
+    with renamed_fields(lambda field: f"--noise {kind.strip()} {field}"):
+        return [build_threat("noise", kind=kind.strip(), strength=value) for value in values]
 
 
 def _channels(info: CheckpointInfo) -> int:
@@ -88,27 +89,6 @@ def write_preview(path: Path, info: CheckpointInfo, options: EvaluationOptions, 
     save_preview_png(path, images[0], names, seed)
 
 
-def _number(value: float, digits: int) -> str:
-    return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
-
-
-def summary_table(summaries: Sequence[CorruptionSummary], reference: str, title: str) -> Table:
-    """One row per checkpoint: clean, per-group and mean corruption accuracy, mCE and relative mCE."""
-    groups = [group for group in COLUMN_GROUPS if any(group in summary.group_accuracy for summary in summaries)]
-    noises = list(dict.fromkeys(kind for summary in summaries for kind in summary.noise_accuracy))
-    table = Table(title=title)
-    table.add_column("variant")
-    for name in ["clean", *groups, *(f"additive {kind}" for kind in noises), "mean corr.", f"mCE vs {reference}",
-                 f"rel. mCE vs {reference}"]:
-        table.add_column(name, justify="right")
-    for summary in summaries:
-        accuracies = [summary.clean_accuracy, *(summary.group_accuracy.get(group, math.nan) for group in groups),
-                      *(summary.noise_accuracy.get(kind, math.nan) for kind in noises), summary.mean_accuracy]
-        table.add_row(summary.variant, *(_number(value, 4) for value in accuracies),
-                      _number(summary.mce, 3), _number(summary.relative_mce, 3))
-    return table
-
-
 @click.command("contaminate")
 @click.option("--corruptions", "corruption_spec", default="all", show_default=True,
               help="Sets (all, imagenet-c, held-out), groups (noise, blur, weather, digital) or names, comma-separated.")
@@ -133,8 +113,7 @@ def contaminate_command(settings: Settings, options: EvaluationOptions, corrupti
     infos = [describe_checkpoint(path, options.model) for path in paths]
     names = select_corruptions(corruption_spec, infos)
     corruptions = [build_threat("corruption", corruption=name, severity=severity) for name in names for severity in severities]
-    cells = plan_cells(infos, [Clean(), *corruptions, *noises], dataset=options.dataset, split=options.split,
-                       n_examples=options.n_examples, seed=settings.seed)
+    cells = plan(settings, replace(options, checkpoints=tuple(paths)), [Clean(), *corruptions, *noises])
     reference_info = choose_baseline(infos, baseline)
     if preview is not None and is_main():
         write_preview(preview, infos[0], options, names, settings.seed)
@@ -143,4 +122,4 @@ def contaminate_command(settings: Settings, options: EvaluationOptions, corrupti
     reference: ErrorProfile = (alexnet_profile(severities) if reference_info is None
                                else error_profile(rows, reference_info.sha256))
     title = f"accuracy under corruption ({options.run}); mCE reference {reference.name}"
-    settings.console.print(summary_table(summarize(rows, reference), reference.name, title))
+    settings.console.print(corruption_summary_table(summarize(rows, reference), reference.name, title))

@@ -6,8 +6,8 @@ import click
 
 from cli.evaluating import EvaluationOptions, evaluation_options, plan, run_with_progress
 from cli.settings import Settings, pass_settings
+from cli.tables import rows_table
 from robustbench_bilateral.engine import Clean
-from robustbench_bilateral.results import rows_table
 
 
 @click.command("evaluate")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import click
@@ -12,9 +13,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli.settings import Settings
 from robustbench_bilateral.engine import Cell, Threat
 from robustbench_bilateral.engine.distributed import is_main
-from robustbench_bilateral.evaluation import DEFAULT_RUN, DEFAULT_SPLIT, describe_checkpoint, plan_cells, run_cells
+from robustbench_bilateral.evaluation import FILES, plan_evaluation, run_cells
 from robustbench_bilateral.results import ResultRow
-
+from robustbench_bilateral.sources import Sources
+from robustbench_bilateral.spec import DEFAULT_BATCH_SIZE, DEFAULT_RUN, DEFAULT_SPLIT, EvaluationSpec, field_root, renamed_fields
 
 T = TypeVar("T")
 
@@ -42,7 +44,7 @@ class EvaluationOptions:
     model: str | None
 
 
-def evaluation_options(default_n: int, default_batch: int = 256) -> Callable:
+def evaluation_options(default_n: int, default_batch: int = DEFAULT_BATCH_SIZE) -> Callable:
     """Decorator: CHECKPOINT... plus --dataset/--split/--n-examples/--batch-size/--run/--fresh/--model,
     gathered into one ``options: EvaluationOptions`` keyword argument."""
     names = ("checkpoints", "dataset", "split", "n_examples", "batch_size", "run", "fresh", "model")
@@ -71,21 +73,40 @@ def evaluation_options(default_n: int, default_batch: int = 256) -> Callable:
     return decorate
 
 
+def options_spec(settings: Settings, options: EvaluationOptions, threats: Sequence[Threat]) -> EvaluationSpec:
+    """The evaluation spec of a command's options, its threats and the global ``--seed``."""
+    return EvaluationSpec(checkpoints=list(options.checkpoints), threats=list(threats), dataset=options.dataset,
+                          split=options.split, n_examples=options.n_examples, batch_size=options.batch_size,
+                          seed=settings.seed, run=options.run, fresh=options.fresh, model=options.model)
+
+
+def option_name(field: str, threats: Sequence[Threat]) -> str:
+    """The command line's name of a spec field: ``batch_size`` -> ``--batch-size``, ``checkpoints[0]``
+    -> ``CHECKPOINT 1``, ``threats[2]`` -> ``threat fgsm`` (the command builds ``threats`` from its own options)."""
+    root, rest = field_root(field)
+    index = int(rest[1:rest.index("]")]) if rest.startswith("[") else None
+    if index is not None and root == "checkpoints":
+        return f"CHECKPOINT {index + 1}"
+    if index is not None and root == "threats":
+        return f"threat {threats[index].name}"
+    return "--" + root.replace("_", "-")
+
+
 def plan(settings: Settings, options: EvaluationOptions, threats: Sequence[Threat]) -> list[Cell]:
-    """Cells of every checkpoint x threat; every input is checked before any cell runs."""
-    infos = [describe_checkpoint(path, options.model) for path in options.checkpoints]
-    return plan_cells(infos, threats, dataset=options.dataset, split=options.split,
-                      n_examples=options.n_examples, seed=settings.seed)
+    """Cells of every checkpoint x threat; every input is checked before any cell runs and a bad
+    one is reported under its command-line name."""
+    with renamed_fields(partial(option_name, threats=threats)):
+        return plan_evaluation(options_spec(settings, options, threats)).cells
 
 
 def run_with_progress(settings: Settings, options: EvaluationOptions, cells: Sequence[Cell]) -> list[ResultRow]:
     """Run ``cells`` into the run of ``options`` with a progress bar; stored cells are skipped unless --fresh."""
     return run_cells_with_progress(settings, cells, run=options.run, batch_size=options.batch_size,
-                                   fresh=options.fresh, model_name=options.model)
+                                   fresh=options.fresh, sources=Sources(options.model))
 
 
 def run_cells_with_progress(settings: Settings, cells: Sequence[Cell], *, run: str, batch_size: int, fresh: bool,
-                            model_name: str | None = None) -> list[ResultRow]:
+                            sources: Sources = FILES) -> list[ResultRow]:
     """Run ``cells`` into ``<out>/<run>`` with a progress bar over distinct cells.
 
     Under ``torchrun`` the ranks share each cell's work; a rank other than 0 ends the command
@@ -99,7 +120,7 @@ def run_cells_with_progress(settings: Settings, cells: Sequence[Cell], *, run: s
             progress.update(bar, advance=1, description=f"{'ran' if computed else 'stored'} {cell.threat.name}")
 
         rows = run_cells(cells, out=settings.out, run=run, device=settings.device, batch_size=batch_size,
-                         fresh=fresh, model_name=model_name, progress=advance)
+                         fresh=fresh, progress=advance, sources=sources)
     if not is_main():
         click.get_current_context().exit(0)
     return rows

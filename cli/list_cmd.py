@@ -1,6 +1,8 @@
-"""``bilat-eval list variants|models|datasets|...``: what the harness offers, as rich tables."""
+"""``bilat-eval list variants|models|datasets|...``: what the harness offers, as rich tables built from its registries."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
 
 import click
 from rich.table import Table
@@ -8,72 +10,63 @@ from rich.table import Table
 from cli.settings import Settings, pass_settings
 
 
+def registry_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> Table:
+    """A table titled ``title`` with ``columns`` (the first, the entry's name, in bold) and one row per entry."""
+    table = Table(title=title)
+    for index, column in enumerate(columns):
+        table.add_column(column, style="bold" if index == 0 else None)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 def _variants() -> Table:
     from robustbench_bilateral.attention import describe_variants
 
-    table = Table(title="Attention variants")
-    table.add_column("variant", style="bold")
-    table.add_column("per-head attention")
-    for name, formula in describe_variants():
-        table.add_row(name, formula)
-    return table
+    return registry_table("Attention variants", ("variant", "per-head attention"), describe_variants())
 
 
 def _models() -> Table:
-    from robustbench_bilateral.models import describe_models
+    from robustbench_bilateral.models import MODELS
 
-    table = Table(title="Models (timm.create_model(NAME, variant=...))")
-    table.add_column("model", style="bold")
-    table.add_column("architecture")
-    for name, summary in describe_models():
-        table.add_row(name, summary)
-    return table
+    rows = ((name, entry.summary) for name, entry in MODELS.items())
+    return registry_table("Models (timm.create_model(NAME, variant=...))", ("model", "architecture"), rows)
 
 
 def _datasets() -> Table:
-    from robustbench_bilateral.data import BUILTIN_SOURCES, USER_SOURCES
+    from robustbench_bilateral.data import SOURCES
 
-    table = Table(title="Datasets")
-    table.add_column("name", style="bold")
-    table.add_column("contents")
-    table.add_column("kind")
-    for name, (_, summary) in BUILTIN_SOURCES.items():
-        table.add_row(name, summary, "built in")
-    for name, summary in USER_SOURCES.items():
-        table.add_row(name, summary, "your files")
-    return table
+    rows = ((entry.usage(name), entry.summary, entry.kind) for name, entry in SOURCES.items())
+    return registry_table("Datasets", ("name", "contents", "kind"), rows)
 
 
 def _attacks() -> Table:
-    from robustbench_bilateral import evaluation  # noqa: F401  (importing it registers every threat)
-    from robustbench_bilateral.engine import THREATS
-    from robustbench_bilateral.results import ThreatFamily
+    from robustbench_bilateral.threats import adversarial_threats
 
-    table = Table(title="Attacks (bilat-eval attack --NAME)")
-    table.add_column("attack", style="bold")
-    table.add_column("norm")
-    table.add_column("settings (defaults)")
-    for name, threat in sorted(THREATS.items()):
-        if threat.family is ThreatFamily.ADVERSARIAL:
-            settings = ", ".join(f"{key}={value}" for key, value in threat.DEFAULTS.items()) or "eps only"
-            table.add_row(name, threat.norm, settings)
+    attacks = adversarial_threats()
+    table = Table(title="Attacks (bilat-eval attack --NAME, or name = NAME in a threats table of a batch spec)")
+    table.add_column("attack", style="bold", no_wrap=True, min_width=max(len(attack.name) for attack in attacks))
+    for column in ("norm", "parameter", "default"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("meaning", overflow="fold")
+    for attack in attacks:
+        for index, param in enumerate(attack.parameters):
+            steps = " (--steps)" if param.name == attack.iteration_param else ""
+            table.add_row(attack.name if index == 0 else "", attack.norm if index == 0 else "", param.name + steps,
+                          str(param.default), param.help)
     return table
 
 
 def _corruptions() -> Table:
     from robustbench_bilateral.corruptions import CORRUPTIONS, NOISES
 
-    table = Table(title="Corruptions (severities 1-5) and noises")
-    table.add_column("name", style="bold")
-    table.add_column("group")
-    table.add_column("set")
-    table.add_column("random")
-    for name, entry in CORRUPTIONS.items():
-        kind = "held-out" if entry.held_out else "imagenet-c"
-        table.add_row(name, entry.group, kind + (", RGB only" if entry.colour_only else ""), "yes" if entry.is_random else "no")
-    for name, noise in NOISES.items():
-        table.add_row(name, "additive noise", f"strength = {noise.unit}", "yes")
-    return table
+    rows = [
+        (name, entry.group, ("held-out" if entry.held_out else "imagenet-c") + (", RGB only" if entry.colour_only else ""),
+         "yes" if entry.is_random else "no")
+        for name, entry in CORRUPTIONS.items()
+    ]
+    rows += [(name, "additive noise", f"strength = {noise.unit}", "yes") for name, noise in NOISES.items()]
+    return registry_table("Corruptions (severities 1-5) and noises", ("name", "group", "set", "random"), rows)
 
 
 TABLES = {"variants": _variants, "models": _models, "datasets": _datasets, "attacks": _attacks,

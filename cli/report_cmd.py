@@ -7,9 +7,10 @@ from pathlib import Path
 import click
 
 from cli.settings import Settings, pass_settings
-from robustbench_bilateral.evaluation import DEFAULT_RUN
-from robustbench_bilateral.report import DEFAULT_BASELINE, build_report, comparison_grids, write_report
+from cli.tables import comparison_grids
+from robustbench_bilateral.report import DEFAULT_BASELINE, build_report, write_report
 from robustbench_bilateral.results.export import FORMATS
+from robustbench_bilateral.spec import DEFAULT_RUN
 
 
 @click.command("report")

@@ -8,9 +8,12 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from cli.settings import Settings, pass_settings
-from robustbench_bilateral.attention import VARIANT_NAMES, parse_variant
-from robustbench_bilateral.training import train
-from robustbench_bilateral.training.recipes import PRESET_NAMES
+from robustbench_bilateral.attention import parse_variant
+from robustbench_bilateral.errors import FieldError
+from robustbench_bilateral.training import PRESETS, TrainResult, train
+
+# train()'s arguments as this command's flags, to name a bad value in the user's words.
+FLAGS = {"dataset": "--task", "variant": "--variant", "preset": "--preset", "epochs": "--epochs"}
 
 
 def default_run_dir(settings: Settings, task: str, variant: str) -> Path:
@@ -21,9 +24,9 @@ def default_run_dir(settings: Settings, task: str, variant: str) -> Path:
 
 @click.command("train")
 @click.option("--task", required=True, help="fmnist, shakespeare, or an image source such as imagefolder:PATH.")
-@click.option("--variant", required=True, type=click.Choice(VARIANT_NAMES), help="Attention variant.")
-@click.option("--preset", type=click.Choice(PRESET_NAMES), default="quick", show_default=True,
-              help="smoke: seconds; quick: minutes on a CPU; paper: the DeiT recipe for 224 px data.")
+@click.option("--variant", required=True, help="Attention variant, any of `bilat-eval list variants`.")
+@click.option("--preset", default="quick", show_default=True,
+              help="; ".join(f"{name}: {entry.summary}" for name, entry in PRESETS.items()) + ".")
 @click.option("--epochs", type=int, default=None, help="Override the preset's number of epochs.")
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of this run [default: <out>/checkpoints/<task>/<variant>-seed<seed>].")
@@ -32,7 +35,19 @@ def default_run_dir(settings: Settings, task: str, variant: str) -> Path:
 def train_command(settings: Settings, task: str, variant: str, preset: str, epochs: int | None,
                   run_dir: Path | None, fresh: bool) -> None:
     """Train a checkpoint of VARIANT on TASK; resumes from the last finished epoch."""
-    run_dir = run_dir or default_run_dir(settings, task, variant)
+    try:
+        run_dir = run_dir or default_run_dir(settings, task, variant)
+        result = _train_with_progress(settings, task, variant, preset, epochs, run_dir, fresh)
+    except FieldError as error:
+        raise error.renamed(FLAGS.get(error.field, error.field)) from None
+    how = "reused" if result.reused else (f"resumed after epoch {result.resumed_after_epoch}" if result.resumed_after_epoch else "trained")
+    shown = ", ".join(f"{name} {value:.4g}" for name, value in result.metrics.items())
+    settings.console.print(f"{how}: {result.checkpoint} ({shown})")
+
+
+def _train_with_progress(settings: Settings, task: str, variant: str, preset: str, epochs: int | None, run_dir: Path,
+                         fresh: bool) -> TrainResult:
+    """``train(...)`` with a live progress bar and a line per finished epoch."""
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("loss {task.fields[loss]:.3f}  {task.fields[rate]:,.0f}/s"), TimeRemainingColumn())
     with Progress(*columns, console=settings.console, transient=True) as progress:
@@ -49,8 +64,5 @@ def train_command(settings: Settings, task: str, variant: str, preset: str, epoc
                 shown = ", ".join(f"{name} {value:.4g}" for name, value in event["metrics"].items())
                 progress.console.print(f"epoch {event['epoch']}: {shown}")
 
-        result = train(task, variant, preset, run_dir, epochs=epochs, seed=settings.seed,
-                       device=settings.device, fresh=fresh, on_event=on_event)
-    how = "reused" if result.reused else (f"resumed after epoch {result.resumed_after_epoch}" if result.resumed_after_epoch else "trained")
-    shown = ", ".join(f"{name} {value:.4g}" for name, value in result.metrics.items())
-    settings.console.print(f"{how}: {result.checkpoint} ({shown})")
+        return train(task, variant, preset, run_dir, epochs=epochs, seed=settings.seed,
+                     device=settings.device, fresh=fresh, on_event=on_event)

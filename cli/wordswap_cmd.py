@@ -6,10 +6,10 @@ import click
 
 from cli.evaluating import EvaluationOptions, comma_separated, evaluation_options, plan, run_with_progress
 from cli.settings import Settings, pass_settings
-from robustbench_bilateral.engine import build_threat
+from cli.tables import rate_table
 from robustbench_bilateral.errors import InputError
+from robustbench_bilateral.threats import build_threat
 from robustbench_bilateral.wordswap.swap import Replacement, check_rate
-from robustbench_bilateral.wordswap.table import rate_table
 
 
 def rate_value(token: str) -> float:

@@ -1,14 +1,16 @@
-"""Batch specs: a TOML file naming checkpoints and threats, expanded into the grid of cells.
+"""Batch specs: a TOML file holding the settings of one evaluation, read into an ``EvaluationSpec``.
 
-A spec::
+A spec, with every key it may hold::
 
-    run = "demo"                 # results go to <out>/<run>/results.sqlite
-    n_examples = 500             # optional, 0 = whole split (default 0)
-    batch_size = 256             # optional
-    seed = 0                     # optional: overrides --seed
+    run = "demo"                 # optional: results go to <out>/<run>/results.sqlite;
+                                 #   default: the spec file's stem ("vision" for vision.toml)
+    n_examples = 500             # optional: first N examples (images) or words (text), 0 = whole split (default 0)
+    batch_size = 256             # optional: examples per forward pass (default 256)
+    seed = 0                     # optional: seed of every random draw (default: the command's --seed)
     dataset = "fmnist"           # optional: default is each checkpoint's own dataset
-    split = "test"               # optional
-    checkpoints = ["results/checkpoints/fmnist/*/model.safetensors"]   # paths or globs, relative to the spec
+    split = "test"               # optional (default "test")
+    model = "bilat_deit_tiny_224"  # optional: the model plain weights (.pt, timm:NAME) load into
+    checkpoints = ["results/checkpoints/fmnist/*/model.safetensors"]   # paths, globs (relative to the spec) or timm:NAME
 
     [[threats]]
     name = "pgd"
@@ -25,136 +27,59 @@ A spec::
     eps = "4/255"
     n_examples = 100             # optional: this table's own n (a costly attack on fewer examples)
 
-Every key is checked before any cell runs; an error names the key (``threats[1].eps``) and the fix.
-Numbers may be written as fractions, ``"4/255"``.
+``checkpoints`` and ``threats`` are required; a ``[[threats]]`` table takes ``name``, the
+threat's parameters (``bilat-eval list attacks``) and ``n_examples``. Every key is checked
+before any cell runs (``EvaluationSpec.validate``); an error names the key path
+(``batch_size``, ``threats[1].eps``, ``checkpoints[0]``) and the fix. Numbers may be written
+as fractions, ``"4/255"``.
 """
 
 from __future__ import annotations
 
-import glob
-import itertools
-import math
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from robustbench_bilateral.engine import THREATS, Cell, Threat, build_threat
-from robustbench_bilateral.errors import BilatError, InputError
-from robustbench_bilateral.evaluation import DEFAULT_SPLIT, describe_checkpoint, plan_cells
+from robustbench_bilateral.errors import FieldError, InputError
+from robustbench_bilateral.evaluation import EvaluationPlan, plan_evaluation
+from robustbench_bilateral.spec import DEFAULT_BATCH_SIZE, DEFAULT_SPLIT, EvaluationSpec
 
-TOP_LEVEL_KEYS = {"run", "n_examples", "batch_size", "seed", "dataset", "split", "checkpoints", "threats"}
-
-
-@dataclass(frozen=True)
-class BatchPlan:
-    """A checked spec: its run name, batch size, every cell (checkpoint x threat order), the variants."""
-
-    run: str
-    batch_size: int
-    cells: list[Cell]
-    variants: tuple[str, ...]
+TOP_LEVEL_KEYS = ("run", "n_examples", "batch_size", "seed", "dataset", "split", "model", "checkpoints", "threats")
 
 
-def fraction_value(text: str) -> float:
-    """The finite number written as a decimal (``"0.0157"``) or a fraction (``"4/255"``).
+def read_spec(path: Path, *, seed: int = 0, fresh: bool = False) -> EvaluationSpec:
+    """The ``EvaluationSpec`` of the TOML file ``path`` (checked only when planned).
 
-    Anything else raises ``ValueError`` whose message is the problem: "not a number", "division
-    by zero" or "must be finite".
+    ``seed`` is used when the file sets none; ``fresh`` comes from the command, not the file.
+    Globs in ``checkpoints`` are relative to the file's folder.
     """
-    numerator, slash, denominator = text.strip().partition("/")
+    path = Path(path)
     try:
-        value = float(numerator) / float(denominator) if slash else float(numerator)
-    except ZeroDivisionError:
-        raise ValueError("division by zero") from None
-    except ValueError:
-        raise ValueError("not a number") from None
-    if not math.isfinite(value):
-        raise ValueError("must be finite")
-    return value
-
-
-def parse_number(text: str | int | float, key: str) -> float:
-    """A number from ``4``, ``0.5`` or ``"4/255"``; anything else is an ``InputError`` naming ``key``."""
-    if isinstance(text, bool):
-        raise InputError(f"{key}: expected a number, got {text!r}: write e.g. 0.03 or \"8/255\"")
-    try:
-        return fraction_value(str(text))
-    except ValueError as error:
-        raise InputError(f"{key}: bad number {text!r} ({error}): write e.g. 0.03 or \"8/255\"") from error
-
-
-def expand_threats(entry: dict[str, Any], key: str) -> list[Threat]:
-    """All threats of one ``[[threats]]`` table: the product of its list-valued parameters."""
-    if "name" not in entry:
-        raise InputError(f"{key}: missing 'name': add name = \"clean\", \"pgd\", \"corruption\", ... (see `bilat-eval list attacks`)")
-    name = entry["name"]
-    if name not in THREATS:
-        raise InputError(f"{key}.name: unknown threat {name!r}: choose one of {', '.join(sorted(THREATS))}")
-    params = {param: value for param, value in entry.items() if param not in ("name", "n_examples")}
-    if "eps" in params:
-        values = params["eps"] if isinstance(params["eps"], list) else [params["eps"]]
-        params["eps"] = [parse_number(value, f"{key}.eps") for value in values]
-    names = list(params)
-    grids = [value if isinstance(value, list) else [value] for value in params.values()]
-    threats = []
-    for combination in itertools.product(*grids):
-        try:
-            threats.append(build_threat(name, **dict(zip(names, combination))))
-        except InputError as error:
-            raise InputError(f"{key}: {error}") from error
-    return threats
-
-
-def example_count(value: Any, key: str) -> int:
-    """An ``n_examples`` value: a whole number >= 0 (0 = the whole split), else an ``InputError`` naming ``key``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InputError(f"{key}: expected a whole number >= 0 (0 = whole split), got {value!r}")
-    return value
-
-
-def resolve_checkpoints(patterns: list[str], base: Path) -> list[str]:
-    """Paths from ``patterns`` (globs allowed, relative to ``base``), in order, each once."""
-    paths: list[str] = []
-    for index, pattern in enumerate(patterns):
-        if pattern.startswith("timm:"):
-            matches = [pattern]
-        else:
-            full = pattern if Path(pattern).is_absolute() else str(base / pattern)
-            matches = sorted(glob.glob(full))
-            if not matches:
-                raise InputError(f"checkpoints[{index}]: no file matches {pattern!r}: train it first or fix the path")
-        paths.extend(match for match in matches if match not in paths)
-    return paths
-
-
-def load_spec(path: Path, seed: int) -> BatchPlan:
-    """Read and check a spec, returning its cells; nothing runs and nothing is written."""
-    try:
-        spec = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as error:
         raise InputError(f"spec {path} does not exist: pass the path of a TOML spec (see `bilat-eval batch --help`)") from error
     except tomllib.TOMLDecodeError as error:
         raise InputError(f"spec {path} is not valid TOML ({error}): fix the line it names") from error
-    unknown = sorted(set(spec) - TOP_LEVEL_KEYS)
+    unknown = [key for key in table if key not in TOP_LEVEL_KEYS]
     if unknown:
-        raise InputError(f"{unknown[0]}: unknown key in {path}: use {', '.join(sorted(TOP_LEVEL_KEYS))}")
-    for required in ("checkpoints", "threats"):
-        if not spec.get(required):
-            raise InputError(f"{required}: missing or empty in {path}: list at least one")
-    n_examples = example_count(spec.get("n_examples", 0), "n_examples")
-    tables = [(expand_threats(entry, f"threats[{index}]"),
-               example_count(entry.get("n_examples", n_examples), f"threats[{index}].n_examples"))
-              for index, entry in enumerate(spec["threats"])]
-    paths = resolve_checkpoints(list(spec["checkpoints"]), Path(path).parent)
-    infos = []
-    for index, checkpoint in enumerate(paths):
-        try:
-            infos.append(describe_checkpoint(checkpoint))
-        except BilatError as error:
-            raise InputError(f"checkpoints[{index}]: {error}") from error
-    cells = [cell for threats, n in tables
-             for cell in plan_cells(infos, threats, dataset=spec.get("dataset"), split=spec.get("split", DEFAULT_SPLIT),
-                                    n_examples=n, seed=int(spec.get("seed", seed)))]
-    variants = tuple(dict.fromkeys(info.meta["variant"] for info in infos))
-    return BatchPlan(str(spec.get("run", path.stem)), int(spec.get("batch_size", 256)), cells, variants)
+        raise FieldError(unknown[0], f"unknown key in {path}: use {', '.join(TOP_LEVEL_KEYS)}")
+    return EvaluationSpec(
+        checkpoints=table.get("checkpoints"),
+        threats=table.get("threats"),
+        dataset=table.get("dataset"),
+        split=table.get("split", DEFAULT_SPLIT),
+        n_examples=table.get("n_examples", 0),
+        batch_size=table.get("batch_size", DEFAULT_BATCH_SIZE),
+        seed=table.get("seed", seed),
+        run=table.get("run", path.stem),
+        fresh=fresh,
+        model=table.get("model"),
+        base=path.parent,
+    )
+
+
+def plan_batch(path: Path, *, seed: int = 0, fresh: bool = False) -> EvaluationPlan:
+    """Read and check a spec completely, returning its plan; nothing runs and nothing is written.
+
+    A bad key raises a ``FieldError`` named by its key path, which is the spec's own vocabulary.
+    """
+    return plan_evaluation(read_spec(path, seed=seed, fresh=fresh))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +29,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, load_model, save_model
 from torch import nn
 
+from robustbench_bilateral.atomic import atomic_file
 from robustbench_bilateral.attention import AttentionConfig
-from robustbench_bilateral.data import Task
+from robustbench_bilateral.enums import Task
 from robustbench_bilateral.errors import BilatError, InputError
 from robustbench_bilateral.models import create_model, model_spec
 from robustbench_bilateral.versions import versions
@@ -80,7 +80,7 @@ def save_checkpoint(path: Path, model: nn.Module, **meta) -> Path:
     """Write ``model``'s weights and ``meta`` (task, dataset, recipe, seed, metrics, ...) atomically.
 
     The architecture (``model_spec``), variant name, format tag and library versions are added
-    here, so every checkpoint carries them. Writes ``path.tmp`` and renames it over ``path``.
+    here, so every checkpoint carries them. Written through ``atomic.atomic_file``.
     """
     spec = model_spec(model)
     full = {
@@ -91,10 +91,8 @@ def save_checkpoint(path: Path, model: nn.Module, **meta) -> Path:
         **meta,
     }
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".tmp")
-    save_model(model, str(partial), metadata={METADATA_KEY: json.dumps(full, sort_keys=True)})
-    os.replace(partial, path)
+    with atomic_file(path) as partial:
+        save_model(model, str(partial), metadata={METADATA_KEY: json.dumps(full, sort_keys=True)})
     return path
 
 

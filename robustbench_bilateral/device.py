@@ -1,16 +1,21 @@
-"""Choosing the torch device a run uses."""
+"""Choosing the torch device a run uses; torch is imported only when a device is resolved."""
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from robustbench_bilateral.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA, then Apple MPS, then the CPU; an asked-for device must be present."""
+    import torch
+
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

@@ -1,9 +1,11 @@
-"""Evaluations end to end: checkpoints x threats -> cells -> rows in a run's store -> exports.
+"""Evaluations end to end: a spec -> cells -> rows in a run's store -> exports.
 
-Every evaluating command (``evaluate``, ``attack``, ``contaminate``, ``batch``) plans its cells
-with ``plan_cells`` and runs them with ``run_cells``. ``n_examples = 0`` means the whole split:
-for an image split its first ``n`` examples, for a text split its first ``n`` words of the
-token stream (lines in order, an end-of-line token after each).
+Every way in (the evaluating commands, batch specs, ``api.evaluate``) makes an
+``EvaluationSpec``, turns it into an ``EvaluationPlan`` with ``plan_evaluation`` and runs it with
+``run_plan``. ``plan_cells`` and ``run_cells`` are the two halves for callers that hold checked
+values already. ``n_examples = 0`` means the whole split: for an image split its first ``n``
+examples, for a text split its first ``n`` words of the token stream (lines in order, an
+end-of-line token after each).
 """
 
 from __future__ import annotations
@@ -11,56 +13,65 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
-from typing import Any
 
 import torch
 
-# Importing the threat modules registers their threats with the engine.
-from robustbench_bilateral.attacks import vision as _attack_threats  # noqa: F401
-from robustbench_bilateral.checkpoint import LoadedCheckpoint, file_sha256, load_checkpoint, read_metadata
-from robustbench_bilateral.corruptions import threats as _corruption_threats  # noqa: F401
-from robustbench_bilateral.data import Task, image_tensors, load_source, text_lines
+from robustbench_bilateral.checkpoint import LoadedCheckpoint
 from robustbench_bilateral.engine import Cell, Engine, Threat
 from robustbench_bilateral.engine.distributed import is_main
-from robustbench_bilateral.engine.language import TextSplit
 from robustbench_bilateral.engine.runner import Progress
-from robustbench_bilateral.errors import InputError
-from robustbench_bilateral.results import ResultRow, ResultStore, ThreatFamily, export_all
-from robustbench_bilateral.text import WordVocab
-from robustbench_bilateral.wordswap import threat as _wordswap_threats  # noqa: F401
-from robustbench_bilateral.wordswap.counts import vocabulary_counts
+from robustbench_bilateral.enums import Task, ThreatFamily
+from robustbench_bilateral.errors import BilatError, FieldError
+from robustbench_bilateral.results import ResultRow, ResultStore, export_all
+from robustbench_bilateral.sources import CheckpointInfo, GivenImages, Sources
+from robustbench_bilateral.spec import DEFAULT_BATCH_SIZE, DEFAULT_RUN, DEFAULT_SPLIT, EvaluationSpec
 
-DEFAULT_RUN = "main"
-DEFAULT_SPLIT = "test"
 LANGUAGE_FAMILIES = frozenset({ThreatFamily.CLEAN, ThreatFamily.WORDSWAP})
+FILES = Sources()
 
 
 @dataclass(frozen=True)
-class CheckpointInfo:
-    """What planning needs of a checkpoint: where it is, its content hash, its metadata."""
+class EvaluationPlan:
+    """A checked evaluation: its cells (threat group x checkpoint x threat order) and how to run them."""
 
-    path: str
-    sha256: str
-    meta: dict
+    cells: list[Cell]
+    checkpoints: tuple[CheckpointInfo, ...]
+    run: str
+    batch_size: int
+    fresh: bool
+    sources: Sources
 
     @property
-    def task(self) -> Task:
-        return Task(self.meta["task"])
+    def variants(self) -> tuple[str, ...]:
+        """The checkpoints' variants, each once, in checkpoint order."""
+        return tuple(dict.fromkeys(info.meta["variant"] for info in self.checkpoints))
 
 
-def describe_checkpoint(path: str, model_name: str | None = None) -> CheckpointInfo:
-    """Metadata and hash of a checkpoint without building its model when its metadata suffices.
+def plan_evaluation(spec: EvaluationSpec) -> EvaluationPlan:
+    """``spec.validate()``, then every check that needs the checkpoints and data; nothing runs.
 
-    Plain weights (``.pt``, ``timm:NAME``, ``--model``) are loaded once to learn what they are.
+    Raises a ``FieldError`` naming the field in the spec's vocabulary: ``checkpoints[i]`` for a
+    checkpoint that cannot be read, ``dataset``/``split`` for data that does not exist or fit,
+    ``threats[i]`` for a threat that does not apply to a checkpoint's task.
     """
-    if model_name is None and not path.startswith("timm:") and Path(path).suffix == ".safetensors":
-        if not Path(path).is_file():
-            raise InputError(f"checkpoint {path} does not exist: pass the path of a .safetensors file from `bilat-eval train`")
-        return CheckpointInfo(path, file_sha256(Path(path)), read_metadata(Path(path)))
-    loaded = load_checkpoint(path, model_name)
-    return CheckpointInfo(path, loaded.sha256, loaded.meta)
+    checked = spec.validate()
+    given = {checked.dataset.name: checked.dataset} if isinstance(checked.dataset, GivenImages) else {}
+    in_memory = {str(entry.path): entry for _, entry in checked.checkpoints if not isinstance(entry, str)}
+    sources = Sources(checked.model, in_memory, given)
+    infos = []
+    for name, entry in checked.checkpoints:
+        path = entry if isinstance(entry, str) else str(entry.path)
+        try:
+            infos.append(sources.describe(path))
+        except BilatError as error:
+            raise FieldError(name, str(error)) from error
+    dataset = checked.dataset.name if isinstance(checked.dataset, GivenImages) else checked.dataset
+    cells = [cell for group in checked.groups
+             for cell in plan_cells(infos, group.threats, dataset=dataset, split=checked.split,
+                                    n_examples=group.n_examples, seed=checked.seed, sources=sources,
+                                    threat_fields=group.fields)]
+    return EvaluationPlan(cells, tuple(infos), checked.run, checked.batch_size, checked.fresh, sources)
 
 
 def plan_cells(
@@ -71,57 +82,45 @@ def plan_cells(
     split: str = DEFAULT_SPLIT,
     n_examples: int = 0,
     seed: int = 0,
+    sources: Sources = FILES,
+    threat_fields: Sequence[str] | None = None,
 ) -> list[Cell]:
     """One cell per (checkpoint, threat), in that order, on ``dataset`` (default: the checkpoint's own).
 
-    Checks before anything runs: ``n_examples`` is not negative, the dataset and split exist and
-    fit the checkpoint's task, and every threat applies to that task.
+    Takes checked values (``EvaluationSpec.validate``) and checks what needs the checkpoints:
+    the dataset and split exist and fit each checkpoint's task, and every threat applies to
+    it. A failure is a ``FieldError`` on ``dataset``, ``split`` or the threat's field
+    (``threat_fields[j]``, default ``threats[j]``).
     """
-    if n_examples < 0:
-        raise InputError(f"--n-examples must be 0 (all) or more, got {n_examples}")
+    fields = list(threat_fields) if threat_fields is not None else [f"threats[{j}]" for j in range(len(threats))]
     cells = []
     for info in checkpoints:
         name = dataset or info.meta["dataset"]
-        source = load_source(name)
-        if split not in source.meta.splits:
-            raise InputError(f"dataset '{name}' has no split '{split}': choose one of {', '.join(source.meta.splits)}")
-        if source.meta.task is not info.task:
-            raise InputError(f"checkpoint {info.path} is for {info.task.value} but dataset '{name}' is {source.meta.task.value}: pick a matching --dataset")
-        for threat in threats:
-            _check_threat_fits(threat, info)
+        meta = sources.data_meta(name)
+        if split not in meta.splits:
+            raise FieldError("split", f"dataset '{name}' has no split '{split}': choose one of {', '.join(meta.splits)}")
+        if meta.task is not info.task:
+            raise FieldError("dataset", f"checkpoint {info.path} is for {info.task.value} but dataset '{name}' is "
+                                        f"{meta.task.value}: pick a matching dataset")
+        for threat, field in zip(threats, fields, strict=True):
+            check_threat_fits(threat, info, field)
             cells.append(Cell(info.path, info.sha256, name, split, threat, seed, n_examples))
     return cells
 
 
-def _check_threat_fits(threat: Threat, info: CheckpointInfo) -> None:
+def check_threat_fits(threat: Threat, info: CheckpointInfo, field: str) -> None:
+    """A ``FieldError`` on ``field`` unless ``threat`` applies to the checkpoint's task (clean applies to all)."""
     language = info.task is Task.LANGUAGE_MODELING
     if language != (threat.family in LANGUAGE_FAMILIES) and threat.family is not ThreatFamily.CLEAN:
         kind = "language models" if language else "image classifiers"
-        raise InputError(f"threat {threat.name} does not apply to {kind} ({info.path}): use it with a matching checkpoint")
+        raise FieldError(field, f"does not apply to {kind} ({info.path}): use it with a matching checkpoint")
 
 
-def load_split(dataset: str, split: str, n_examples: int, meta: dict) -> Any:
-    """The evaluated data of a split, as the checkpoint with metadata ``meta`` reads it.
-
-    Images: ``(images (N, C, H, W) float32 in [0, 1], labels (N,) int64)`` at the model's input
-    size. Text: a ``TextSplit`` of the lines holding the split's first ``n_examples`` tokens, with the
-    checkpoint's own vocabulary and the counts of its words in the checkpoint's training split.
-    """
-    source = load_source(dataset)
-    limit = n_examples or None
-    if Task(meta["task"]) is Task.LANGUAGE_MODELING:
-        vocab = WordVocab.from_list(meta["vocab"])
-        counts = partial(vocabulary_counts, meta["dataset"], vocab)
-        return TextSplit.first_words(text_lines(source.split(split)), vocab, n_examples, counts)
-    kwargs = meta["model"]["kwargs"]
-    images, labels = image_tensors(source.split(split), limit, image_size=kwargs.get("img_size"))
-    expected = (kwargs.get("in_chans", images.shape[1]), kwargs.get("img_size", images.shape[-1]))
-    if (images.shape[1], images.shape[-1]) != expected:
-        raise InputError(
-            f"dataset '{dataset}' has {images.shape[1]}-channel {images.shape[-1]} px images but the model takes "
-            f"{expected[0]}-channel {expected[1]} px: evaluate it on a matching --dataset"
-        )
-    return images, labels
+def run_plan(plan: EvaluationPlan, *, out: Path, device: torch.device | str = "cpu",
+             progress: Progress | None = None) -> list[ResultRow]:
+    """``run_cells`` of a plan's cells into its run under ``out``."""
+    return run_cells(plan.cells, out=out, run=plan.run, device=device, batch_size=plan.batch_size, fresh=plan.fresh,
+                     progress=progress, sources=plan.sources)
 
 
 def run_cells(
@@ -130,25 +129,27 @@ def run_cells(
     out: Path,
     run: str = DEFAULT_RUN,
     device: torch.device | str = "cpu",
-    batch_size: int = 256,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     fresh: bool = False,
-    model_name: str | None = None,
     progress: Progress | None = None,
+    sources: Sources = FILES,
 ) -> list[ResultRow]:
     """Run the cells not yet stored in ``<out>/<run>/results.sqlite``, export the run, return the cells' rows.
 
-    Exports (``results.csv``, ``results_wide.csv``, ``results.md``, ``results.json``) go next to the store.
-    In a sharded run (``engine.distributed``) every rank runs its shard of each cell; only rank 0
-    opens the store, writes and exports, and the other ranks return no rows.
+    Takes checked values (``EvaluationSpec.validate``). Exports (``results.csv``,
+    ``results_wide.csv``, ``results.md``, ``results.json``) go next to the store. In a sharded
+    run (``engine.distributed``) every rank runs its shard of each cell; only rank 0 opens the
+    store, writes and exports, and the other ranks return no rows. Each model is moved to ``device``
+    when it is loaded.
     """
-    if batch_size < 1:
-        raise InputError(f"--batch-size must be at least 1, got {batch_size}")
 
     def load(path: str) -> LoadedCheckpoint:
-        return load_checkpoint(path, model_name)
+        loaded = sources.load(path)
+        loaded.model.to(device)
+        return loaded
 
     with (ResultStore.for_run(out, run) if is_main() else nullcontext()) as store:
-        rows = Engine(store, device, batch_size, run).run(cells, load, load_split, progress, fresh)
+        rows = Engine(store, device, batch_size, run).run(cells, load, sources.split, progress, fresh)
         if store is not None:
             export_all(store, store.path.parent)
     return rows

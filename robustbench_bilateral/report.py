@@ -3,8 +3,7 @@
 Files (next to the first run's store, or in ``report_dir``): ``results.csv`` / ``results_wide.csv``
 / ``results.md`` / ``results.json`` (every row), ``comparison.csv`` (every variant against the
 baseline, see ``results.compare``) and, with plots, ``plot_<threat>.png``. The same rows give the
-same bytes. The terminal view is one grid per threat: variants as lines, parameters as columns,
-the best value of each column in bold, deltas and p-values against the baseline, flags marked.
+same bytes. ``Report.comparisons`` is what the command line shows as one grid per threat.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
-from rich.table import Table
 
 from robustbench_bilateral.atomic import write_atomic
 from robustbench_bilateral.errors import InputError
@@ -71,76 +69,3 @@ def write_report(report: Report, out_dir: Path, formats: Sequence[str] = FORMATS
     if plots:
         written += write_plots(report.rows, Path(out_dir))
     return written
-
-
-def comparison_grids(report: Report) -> list[Table]:
-    """One grid per threat name and metric (clean first): variants x parameter settings."""
-    by_threat: dict[tuple[str, str], list[Comparison]] = {}
-    for comparison in report.comparisons:
-        by_threat.setdefault((comparison.threat, comparison.metric), []).append(comparison)
-    return [_grid(f"{name} ({metric})", items, report.baseline) for (name, metric), items in by_threat.items()]
-
-
-MAX_GRID_COLUMNS = 8
-
-
-def _grid(threat: str, comparisons: list[Comparison], baseline: str) -> Table:
-    """Variants x settings; a threat with more than ``MAX_GRID_COLUMNS`` settings shows each variant's mean
-    over them instead (every setting is in ``comparison.csv``). Headers show only the parameters that vary."""
-    columns = list(dict.fromkeys(comparison.threat_label for comparison in comparisons))
-    if len(columns) > MAX_GRID_COLUMNS:
-        return _mean_grid(threat, comparisons, len(columns))
-    variants = list(dict.fromkeys(comparison.variant for comparison in comparisons))
-    cells = {(comparison.variant, comparison.threat_label): comparison for comparison in comparisons}
-    best = {label: _best(label, comparisons) for label in columns}
-    flagged = sorted({flag for comparison in comparisons for flag in comparison.flags})
-    caption = f"delta and p-value against {baseline}; bold: best per column"
-    if flagged:
-        caption += f"; ! sanity flags: {', '.join(flagged)}"
-    shared = set.intersection(*(set(label.split(" ")[1:]) for label in columns))
-    table = Table(title=" ".join([threat, *sorted(shared)]), caption=caption, show_lines=True)
-    table.add_column("variant", style="bold")
-    for label in columns:
-        varying = [part for part in label.split(" ")[1:] if part not in shared]
-        table.add_column("\n".join(varying) or label, justify="right")
-    for variant in variants:
-        table.add_row(variant, *(_cell(cells.get((variant, label)), best[label]) for label in columns))
-    return table
-
-
-def _mean_grid(threat: str, comparisons: list[Comparison], settings: int) -> Table:
-    table = Table(title=f"{threat}: mean over {settings} settings (each in comparison.csv)")
-    table.add_column("variant", style="bold")
-    table.add_column("mean value", justify="right")
-    table.add_column("mean delta", justify="right")
-    for variant in dict.fromkeys(comparison.variant for comparison in comparisons):
-        own = [comparison for comparison in comparisons if comparison.variant == variant]
-        deltas = [comparison.delta for comparison in own if comparison.delta is not None]
-        table.add_row(variant, f"{sum(c.value for c in own) / len(own):.4f}",
-                      f"{sum(deltas) / len(deltas):+.4f}" if deltas else "")
-    return table
-
-
-def _best(label: str, comparisons: list[Comparison]) -> float | None:
-    values = [(comparison.value, comparison.higher_is_better) for comparison in comparisons if comparison.threat_label == label]
-    if not values:
-        return None
-    return max(value for value, _ in values) if values[0][1] else min(value for value, _ in values)
-
-
-def _cell(comparison: Comparison | None, best: float | None) -> str:
-    if comparison is None:
-        return ""
-    digits = 2 if comparison.metric == "perplexity" else 4
-    text = f"{comparison.value:.{digits}f}"
-    if comparison.std is not None:
-        text += f" ± {comparison.std:.{digits}f} (n={comparison.n_checkpoints})"
-    if comparison.value == best:
-        text = f"[bold]{text}[/bold]"
-    if comparison.flags:
-        text += " !"
-    if comparison.delta is not None:
-        text += f"\nΔ {comparison.delta:+.{digits}f}"
-        if comparison.p_value is not None:
-            text += f" p={comparison.p_value:.3g}"
-    return text

@@ -11,22 +11,24 @@ from torch import nn
 
 from cli.attack_cmd import parse_eps
 from cli.main import cli
-from robustbench_bilateral.attacks.sanity import (
+from robustbench_bilateral.checkpoint import load_checkpoint
+from robustbench_bilateral.data import image_tensors, load_source
+from robustbench_bilateral.engine import Clean, Engine, run_vision_cell
+from robustbench_bilateral.engine.model_checks import model_flags
+from robustbench_bilateral.errors import InputError
+from robustbench_bilateral.evaluation import plan_cells, run_cells
+from robustbench_bilateral.results import ResultStore
+from robustbench_bilateral.results.sanity import (
     GRADIENT_MASKING,
     NON_MONOTONE_EPS,
     NONDETERMINISTIC_FORWARD,
     PGD_ABOVE_FGSM,
     cross_cell_flags,
     flag_stored_rows,
-    model_flags,
 )
-from robustbench_bilateral.checkpoint import load_checkpoint
-from robustbench_bilateral.data import image_tensors, load_source
-from robustbench_bilateral.engine import Clean, Engine, build_threat, run_vision_cell
-from robustbench_bilateral.errors import InputError
-from robustbench_bilateral.evaluation import describe_checkpoint, load_split, plan_cells, run_cells
-from robustbench_bilateral.results import ResultStore
 from robustbench_bilateral.rng import ExampleRNG
+from robustbench_bilateral.sources import describe_checkpoint, load_split
+from robustbench_bilateral.threats import THREATS, build_threat
 
 N_BALL = 12
 SMALL_SETTINGS = {
@@ -63,7 +65,8 @@ def accuracy_of(rows):
 def test_every_attack_stays_in_its_ball_and_in_valid_pixels(name, softmax_checkpoint, digits):
     images, labels = digits[0][:N_BALL], digits[1][:N_BALL]
     eps = 1.0 if name == "pgdl2" else 0.1
-    threat = build_threat(name, eps=eps, batch_size=N_BALL, **SMALL_SETTINGS[name])
+    records_batch = any(param.name == "batch_size" for param in THREATS.get(name).parameters)
+    threat = build_threat(name, eps=eps, **({"batch_size": N_BALL} if records_batch else {}), **SMALL_SETTINGS[name])
     adversarial = threat.apply(images, labels, softmax_checkpoint.model, ExampleRNG(0, range(N_BALL)))
     delta = (adversarial - images).flatten(1)
     size = delta.norm(dim=1) if name == "pgdl2" else delta.abs().amax(dim=1)
@@ -257,6 +260,9 @@ def test_attack_refuses_bad_input_in_one_line(smoke_checkpoints, tmp_path):
         (["--pgd", "--eps", "1/0"], "bad eps '1/0': division by zero"),
         (["--eps", "1/255"], "no attack chosen"),
         (["--pgdl2"], "--pgdl2 needs its L2 radii"),
+        (["--pgd", "--steps", "0"], "--steps: 0 is out of range: give a whole number >= 1"),
+        (["--spsa", "--steps", "0"], "--steps: 0 is out of range: give a whole number >= 1"),
+        (["--pgdl2", "--eps-l2", "0.5", "--batch-size", "0"], "--batch-size: 0 is out of range"),
     ):
         result = invoke("--out", str(tmp_path), "attack", *args, path)
         assert result.exit_code == 2 and message in result.output

@@ -8,14 +8,15 @@ import torch
 from torch.profiler import profile
 
 from robustbench_bilateral.attention import (
-    VARIANT_NAMES,
     AttentionConfig,
     BilateralAttention,
     build_attention,
     describe_variants,
     parse_variant,
+    variant_names,
 )
 from robustbench_bilateral.attention.positions import sinusoidal_positions
+from robustbench_bilateral.errors import InputError
 
 
 def identity_maps(module: torch.nn.Module) -> None:
@@ -210,21 +211,21 @@ def test_softmax_is_bilateral_filter_times_cross_factor():
 
 
 def test_variant_names_and_parsing():
-    assert VARIANT_NAMES == ("softmax", "bilateral", "softmax+boost", "bilateral+boost", "twicing")
-    assert [n for n, _ in describe_variants()] == list(VARIANT_NAMES)
+    assert variant_names() == ("softmax", "bilateral", "softmax+boost", "bilateral+boost", "twicing")
+    assert [n for n, _ in describe_variants()] == list(variant_names())
     assert parse_variant("twicing") == AttentionConfig("softmax", boost_steps=1, nu_init=1.0)
     assert parse_variant("bilateral+boost").boost_steps == 1
     assert parse_variant("bilateral", pos_kernel="coords", layers=[0, 2]).layers == (0, 2)
-    for name in VARIANT_NAMES[:4]:
+    for name in variant_names()[:4]:
         assert parse_variant(name).name == name
-    with pytest.raises(ValueError, match="unknown variant 'x': choose one of softmax, bilateral, softmax"):
+    with pytest.raises(InputError, match="unknown variant 'x': choose one of softmax, bilateral, softmax"):
         parse_variant("x")
     for bad in [dict(boost_steps=2), dict(nu_init=0.5)]:
-        with pytest.raises(ValueError):
+        with pytest.raises(InputError):
             parse_variant("twicing", **bad)
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError):
         parse_variant("softmax", boost_steps=1)
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError):
         parse_variant("softmax+boost", boost_steps=0)
 
 
@@ -238,8 +239,7 @@ def test_config_round_trips_through_json():
 
 
 def test_registering_a_kernel_adds_its_variants():
-    from robustbench_bilateral.attention import SoftmaxAttention, register_kernel, variant_names
-    from robustbench_bilateral.attention import registry
+    from robustbench_bilateral.attention import KERNELS, SoftmaxAttention, register_kernel
 
     @register_kernel("scaled_softmax_test")
     class Scaled(SoftmaxAttention):
@@ -253,4 +253,4 @@ def test_registering_a_kernel_adds_its_variants():
         layer = build_attention(16, 2, parse_variant("scaled_softmax_test+boost"))
         assert isinstance(layer, Scaled) and layer(torch.randn(1, 5, 16)).shape == (1, 5, 16)
     finally:
-        del registry._KERNELS["scaled_softmax_test"]
+        KERNELS.unregister("scaled_softmax_test")

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from scipy.stats import binomtest
 
 from cli.main import cli
-from scipy.stats import binomtest
 from robustbench_bilateral.results import ResultStore
 from robustbench_bilateral.results.compare import mcnemar_p_value
 from robustbench_bilateral.training import train
@@ -32,10 +32,22 @@ NOISE_GRID = '[[threats]]\nname = "clean"\n[[threats]]\nname = "noise"\nkind = "
 
 @pytest.mark.parametrize("threats, key", [
     ('[[threats]]\nname = "pgdd"\neps = 0.01\n', "threats[0].name: unknown threat 'pgdd'"),
-    ('[[threats]]\nname = "pgd"\neps = ["1/0"]\n', "threats[0].eps: bad number '1/0'"),
-    ('[[threats]]\nname = "corruption"\ncorruption = "fog"\nseverity = 7\n', "threats[0]: severity must be one of"),
-    ('[[threats]]\nname = "noise"\nkind = "gaussian"\nstrength = 0.1\nsigma = 3\n', "threats[0]: threat 'noise' does not take"),
-    ('[[threats]]\nname = "clean"\n[[threats]]\nname = "fgsm"\neps = 0.1\nn_examples = -5\n', "threats[1].n_examples: expected a whole number"),
+    ('[[threats]]\nname = "pgd"\neps = ["1/0"]\n', "threats[0].eps[0]: bad number '1/0'"),
+    ('[[threats]]\nname = "pgd"\neps = ["1/255", "4/0"]\n', "threats[0].eps[1]: bad number '4/0'"),
+    ('[[threats]]\nname = "corruption"\ncorruption = "fog"\nseverity = 7\n', "threats[0].severity: unknown value 7: choose one of 1, 2, 3, 4, 5"),
+    ('[[threats]]\nname = "noise"\nkind = "gaussian"\nstrength = 0.1\nsigma = 3\n', "threats[0].sigma: threat 'noise' does not take 'sigma'"),
+    ('[[threats]]\nname = "noise"\nkind = "gaussian"\nstrength = [0.1, "lots", [0.2]]\n', "threats[0].strength[1]: bad number 'lots'"),
+    ('[[threats]]\nname = "noise"\nkind = "gaussian"\nstrength = []\n', "threats[0].strength: is an empty list"),
+    ('[[threats]]\nname = "clean"\n[[threats]]\nname = "fgsm"\neps = 0.1\nn_examples = -5\n', "threats[1].n_examples: must be a whole number >= 0"),
+    ('[[threats]]\neps = 0.1\n', "threats[0]: missing 'name'"),
+    ('batch_size = 0\n[[threats]]\nname = "clean"\n', "batch_size: must be a whole number >= 1, got 0"),
+    ('batch_size = "64"\n[[threats]]\nname = "clean"\n', "batch_size: must be a whole number >= 1, got '64'"),
+    ('seed = 1.5\n[[threats]]\nname = "clean"\n', "seed: must be a whole number, got 1.5"),
+    ('split = "valid"\n[[threats]]\nname = "clean"\n', "split: dataset 'mnist5k' has no split 'valid'"),
+    ('dataset = "shakespeare"\n[[threats]]\nname = "clean"\n', "dataset: checkpoint "),
+    ('[[threats]]\nname = "clean"\n[[threats]]\nname = "wordswap"\n', "threats[1]: does not apply to image classifiers"),
+    ('threats = "clean"\n', "threats: must be a list of threat names"),
+    ('sede = 3\n[[threats]]\nname = "clean"\n', "sede: unknown key in"),
 ])
 def test_a_typo_fails_before_any_cell_runs(smoke_checkpoints, tmp_path, threats, key):
     spec = write_spec(tmp_path, [str(smoke_checkpoints["softmax"])], threats)
@@ -55,6 +67,36 @@ def test_a_table_can_set_its_own_number_of_examples(smoke_checkpoints, tmp_path)
         fgsm = next(row for row in store.rows() if row.threat == "fgsm" and row.metric == "accuracy")
         assert len(store.outcomes(fgsm.cell_key)["correct"]) == 17
     assert sizes[("clean", "accuracy")] == sizes[("noise", "accuracy")] == 48 and sizes[("fgsm", "accuracy")] == 17
+
+
+@pytest.mark.parametrize("checkpoints, key", [
+    ('"x"', "checkpoints: must be a list of strings (checkpoint paths, globs or timm:NAME), got 'x'"),
+    ("[]", "checkpoints: is empty"),
+    ('[3]', "checkpoints[0]: must be a non-empty string, got 3"),
+])
+def test_checkpoints_must_be_a_list_of_strings(tmp_path, checkpoints, key):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f'checkpoints = {checkpoints}\n{NOISE_GRID}', encoding="utf-8")
+    result = invoke(tmp_path / "out", "batch", str(spec))
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {key}") and result.output.count("\n") == 1
+
+
+def test_a_spec_without_checkpoints_says_the_key_is_missing(tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(NOISE_GRID, encoding="utf-8")
+    result = invoke(tmp_path / "out", "batch", str(spec))
+    assert result.exit_code == 2 and result.output.startswith("error: checkpoints: missing: give a list of strings")
+
+
+def test_the_run_defaults_to_the_spec_file_stem(smoke_checkpoints, tmp_path):
+    spec = tmp_path / "nightly.toml"
+    spec.write_text(f'n_examples = 16\ncheckpoints = ["{smoke_checkpoints["softmax"]}"]\n[[threats]]\nname = "clean"\n',
+                    encoding="utf-8")
+    result = invoke(tmp_path / "out", "batch", str(spec))
+    assert result.exit_code == 0, result.output
+    with ResultStore.for_run(tmp_path / "out", "nightly") as store:
+        assert [(row.threat, row.n, row.run) for row in store.rows()] == [("clean", 16, "nightly")]
 
 
 def test_a_missing_checkpoint_is_named(tmp_path):

@@ -55,8 +55,9 @@ def test_wrong_tensor_shapes_give_one_line_error(saved, tmp_path):
     _, path = saved
     meta = read_metadata(path)
     bigger = create_model("bilat_vit_tiny_28", variant="bilateral+boost", **{**SMALL_VIT, "embed_dim": 48})
-    from safetensors.torch import save_model
     import json
+
+    from safetensors.torch import save_model
 
     wrong = tmp_path / "wrong.safetensors"
     save_model(bigger, str(wrong), metadata={"bilat_eval": json.dumps(meta)})

@@ -44,6 +44,10 @@ def test_list_prints_a_table_of_each_registry(what, expected):
     (["no-such-command"], 2, "error: No such command 'no-such-command'"),
     (["--device", "cuda", "list", "variants"], 2, "error: device 'cuda' is not available on this machine"),
     (["train", "--task", "cifar99", "--variant", "softmax"], 2, "error: unknown dataset 'cifar99'"),
+    (["evaluate", "--batch-size", "0", "nowhere.safetensors"], 2, "error: --batch-size: must be a whole number >= 1, got 0"),
+    (["evaluate", "--n-examples", "-3", "nowhere.safetensors"], 2, "error: --n-examples: must be a whole number >= 0"),
+    (["evaluate", "--run", "a/b", "nowhere.safetensors"], 2, "error: --run: 'a/b' is not a plain folder name"),
+    (["evaluate", "nowhere.safetensors"], 2, "error: CHECKPOINT 1: checkpoint nowhere.safetensors does not exist"),
 ])
 def test_errors_are_one_line_with_exit_code_and_no_traceback(args, code, message):
     import torch
@@ -54,3 +58,30 @@ def test_errors_are_one_line_with_exit_code_and_no_traceback(args, code, message
     assert result.returncode == code
     assert result.stderr.startswith(message)
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_help_and_list_variants_import_no_torch():
+    probe = ("import sys, runpy; sys.argv = ['bilat-eval'] + sys.argv[1:]\n"
+             "try:\n    runpy.run_module('cli', run_name='__main__')\n"
+             "except SystemExit:\n    pass\n"
+             "print('heavy:', sorted(m for m in ('torch', 'timm', 'pandas', 'datasets') if m in sys.modules))")
+    for args in (["--help"], ["--version"], ["list", "variants"]):
+        result = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip().endswith("heavy: []"), (args, result.stdout[-200:])
+
+
+def test_the_lazy_command_table_matches_each_command():
+    from cli.main import COMMANDS
+
+    for name, lazy in COMMANDS.items():
+        command = lazy.load()
+        assert command.name == name
+        assert (command.help or "").split("\n\n")[0].replace("\n", " ").startswith(lazy.help), name
+
+
+def test_train_takes_a_variant_checked_when_it_runs():
+    result = run_cli("train", "--task", "mnist5k", "--variant", "softmax+bost", "--preset", "smoke")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: --variant: unknown variant 'softmax+bost': choose one of softmax, bilateral")
+    assert result.stderr.count("\n") == 1

@@ -11,11 +11,11 @@ import matplotlib.image
 import pytest
 from click.testing import CliRunner
 
-from cli.contaminate_cmd import choose_baseline, summary_table
+from cli.contaminate_cmd import choose_baseline
 from cli.main import cli
+from cli.tables import corruption_summary_table
 from robustbench_bilateral.corruptions.preview import HEADER_HEIGHT, LABEL_WIDTH, cell_scale
 from robustbench_bilateral.errors import BilatError
-from robustbench_bilateral.evaluation import describe_checkpoint
 from robustbench_bilateral.results import ResultStore
 from robustbench_bilateral.results.mce import (
     ALEXNET_CLEAN_ERROR,
@@ -28,6 +28,7 @@ from robustbench_bilateral.results.mce import (
     mean_corruption_error,
     summarize,
 )
+from robustbench_bilateral.sources import describe_checkpoint
 
 VARIANTS = ("softmax", "bilateral")
 # noise,blur on grey images: 3 + 4 ImageNet-C corruptions and the held-out speckle_noise and gaussian_blur.
@@ -153,7 +154,7 @@ def test_preview_holds_every_corruption_and_severity(contaminated):
         (("--severities", "1,7"), "'7'"),
         (("--corruptions", "saturate"), "saturate"),
         (("--noise", "gaussian"), "KIND:STRENGTH"),
-        (("--noise", "gaussian:-1"), "gaussian noise strength"),
+        (("--noise", "gaussian:-1"), "--noise gaussian strength: -1.0 is out of range"),
     ],
 )
 def test_bad_input_fails_with_one_line_before_any_cell_runs(smoke_checkpoints, tmp_path, args, named):
@@ -213,6 +214,6 @@ def test_alexnet_reference_and_zero_denominators():
     with pytest.raises(BilatError, match="no fog error at severities \\[2, 3, 4, 5\\]"):
         corruption_errors(half, alexnet_profile((1,)))
     summary = CorruptionSummary("c", "perfect", 1.0, {"weather": 1.0}, {}, 1.0, math.nan, math.nan)
-    table = summary_table([summary], "perfect", "t")
+    table = corruption_summary_table([summary], "perfect", "t")
     assert [column.header for column in table.columns][-2:] == ["mCE vs perfect", "rel. mCE vs perfect"]
     assert list(table.columns[-2].cells) == list(table.columns[-1].cells) == ["n/a"]

@@ -17,6 +17,8 @@ from robustbench_bilateral.corruptions import (
     CORRUPTIONS,
     NOISES,
     SEVERITIES,
+    Corruption,
+    Level,
     apply_corruption,
     apply_noise,
     regime_for,
@@ -32,8 +34,10 @@ from robustbench_bilateral.corruptions.preview import (
     save_preview_png,
 )
 from robustbench_bilateral.data.fmnist import read_idx
+from robustbench_bilateral.errors import FieldError
 from robustbench_bilateral.paths import fmnist_dir
 from robustbench_bilateral.rng import ExampleRNG
+from robustbench_bilateral.threats import build_threat
 
 SEED, OTHER_SEED = 0, 1
 PHOTOS = ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png")
@@ -129,7 +133,7 @@ def test_seed_decides_random_draws(key, name, severity):
     again = apply_corruption(name, images, severity, ExampleRNG(SEED, range(len(images))))
     assert torch.equal(again, corrupted(key, name, severity))
     other = corrupted(key, name, severity, OTHER_SEED)
-    if CORRUPTIONS[name].is_random:
+    if CORRUPTIONS.get(name).is_random:
         assert not torch.equal(other, again)
     else:
         assert torch.equal(other, again)
@@ -223,7 +227,7 @@ def test_resolve_sets_groups_and_names():
     assert resolve_corruptions(" fog, blur ,fog,zoom_blur") == [
         "fog", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur", "gaussian_blur"
     ]
-    assert {CORRUPTIONS[n].group for n in resolve_corruptions("weather")} == {"weather"}
+    assert {CORRUPTIONS.get(n).group for n in resolve_corruptions("weather")} == {"weather"}
 
 
 def test_resolve_for_grey_images_leaves_out_colour_only_corruptions():
@@ -301,3 +305,40 @@ def test_preview_grid_and_png_have_the_grid_size(tmp_path):
     scale = cell_scale(28)
     assert (height, width) == (HEADER_HEIGHT + scale * grid.shape[1], LABEL_WIDTH + scale * grid.shape[2])
     assert matplotlib.image.imread(path).shape[:2] == (height, width)
+
+
+def _posterize(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Tensor:
+    """Keep ``b`` bits per value, b the table row: ``floor(x 2^b) / 2^b``."""
+    steps = 2**level.row
+    return (images * steps).floor() / steps
+
+
+def test_a_corruption_registered_with_its_own_tables_works_by_name_everywhere():
+    name, small, large = "posterize", (6, 5, 4, 3, 2), (5, 4, 3, 2, 1)
+    entry = CORRUPTIONS.register(name, Corruption(name, "digital", _posterize, small, large, is_random=False, held_out=True))
+    try:
+        assert CORRUPTIONS.get(name) is entry
+        assert resolve_corruptions("all")[-1] == resolve_corruptions("held-out")[-1] == resolve_corruptions("digital")[-1] == name
+        assert name not in resolve_corruptions("imagenet-c") and resolve_corruptions(f"fog,{name}") == ["fog", name]
+        for key, table in (("fmnist", small), ("rgb128", large)):
+            images = image_set(key)
+            for severity in SEVERITIES:
+                out = apply_corruption(name, images, severity, ExampleRNG(SEED, range(len(images))))
+                steps = 2 ** table[severity - 1]
+                assert torch.equal(out, (images * steps).floor() / steps)
+        images = image_set("fmnist")
+        threat = build_threat("corruption", corruption=name, severity=3)
+        out = threat.apply(images, torch.zeros(len(images), dtype=torch.long), None, ExampleRNG(SEED, range(len(images))))
+        assert threat.params == {"corruption": name, "severity": 3} and torch.equal(out, (images * 16).floor() / 16)
+    finally:
+        CORRUPTIONS.unregister(name)
+    assert name not in resolve_corruptions("all") and len(resolve_corruptions("all")) == 19
+
+
+@pytest.mark.parametrize(
+    "group, small, problem",
+    [("rain", (1, 2, 3, 4, 5), "group: corruption 'odd' has group 'rain'"), ("noise", (1, 2, 3, 4), "small: corruption 'odd' needs a tuple of 5 rows")],
+)
+def test_a_corruption_needs_a_known_group_and_five_rows_per_table(group, small, problem):
+    with pytest.raises(FieldError, match=problem):
+        Corruption("odd", group, _posterize, small, (1, 2, 3, 4, 5), is_random=False)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from robustbench_bilateral.data import Task, image_tensors, load_source, text_lines
+from robustbench_bilateral.data import image_tensors, load_source, text_lines
+from robustbench_bilateral.enums import Task
 from robustbench_bilateral.errors import BilatError, InputError
 
 

@@ -18,8 +18,9 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from robustbench_bilateral.checkpoint import save_checkpoint
-from robustbench_bilateral.data import Task, load_source, text_lines
+from robustbench_bilateral.data import load_source, text_lines
 from robustbench_bilateral.engine.distributed import TIMEOUT_ENV, batch_block, collective_timeout
+from robustbench_bilateral.enums import Task
 from robustbench_bilateral.errors import InputError
 from robustbench_bilateral.models import create_model
 from robustbench_bilateral.results import ResultStore

@@ -12,19 +12,12 @@ import torch
 from sklearn.datasets import load_digits
 from torch import nn
 
-from robustbench_bilateral.data.meta import Task
-from robustbench_bilateral.engine import (
-    THREATS,
-    Cell,
-    Engine,
-    Threat,
-    build_threat,
-    register_threat,
-    run_vision_cell,
-)
-from robustbench_bilateral.errors import BilatError, InputError
-from robustbench_bilateral.results import ResultStore, ThreatFamily
+from robustbench_bilateral.engine import Cell, Engine, Param, Threat, run_vision_cell
+from robustbench_bilateral.enums import Task, ThreatFamily
+from robustbench_bilateral.errors import BilatError, FieldError, InputError
+from robustbench_bilateral.results import ResultStore
 from robustbench_bilateral.rng import ExampleRNG
+from robustbench_bilateral.threats import THREATS, build_threat, register_threat
 
 N_EVAL = 150
 
@@ -34,9 +27,7 @@ class GaussianNoise(Threat):
 
     name = "test-gaussian"
     family = ThreatFamily.NOISE
-
-    def __init__(self, sigma: float = 0.3) -> None:
-        super().__init__(sigma=sigma)
+    parameters = (Param("sigma", float, 0.3, "standard deviation in pixel units", minimum=0.0),)
 
     def apply(self, images, labels, model, rng: ExampleRNG):
         return (images + self.params["sigma"] * rng.randn(*images.shape[1:])).clamp(0, 1)
@@ -47,9 +38,7 @@ class SignGradient(Threat):
 
     name = "test-fgsm"
     family = ThreatFamily.ADVERSARIAL
-
-    def __init__(self, eps: float = 0.3) -> None:
-        super().__init__(eps=eps)
+    parameters = (Param("eps", float, 0.3, "radius in pixel units", minimum=0.0),)
 
     def apply(self, images, labels, model, rng):
         images = images.clone().requires_grad_(True)
@@ -135,7 +124,7 @@ def test_the_model_learned_the_digits(digits, checkpoint_file):
     assert outcome.n == len(digits[3]) and outcome.n_correct / outcome.n > 0.85
 
 
-@pytest.mark.parametrize("threat", [build_threat("clean"), GaussianNoise(0.4), SignGradient(0.1)], ids=lambda t: t.name)
+@pytest.mark.parametrize("threat", [build_threat("clean"), GaussianNoise(sigma=0.4), SignGradient(eps=0.1)], ids=lambda t: t.name)
 def test_outcomes_do_not_depend_on_batch_size(digits, checkpoint_file, threat):
     model = Loaders(digits).load_checkpoint(str(checkpoint_file)).model
     images, labels = digits[2][:N_EVAL], digits[3][:N_EVAL]
@@ -149,7 +138,7 @@ def test_outcomes_do_not_depend_on_batch_size(digits, checkpoint_file, threat):
 def test_engine_rows_do_not_depend_on_batch_size(tmp_path, digits, checkpoint_file):
     results = []
     for size in (1, 7, 64):
-        cells = make_cells(checkpoint_file, build_threat("clean"), GaussianNoise(0.4))
+        cells = make_cells(checkpoint_file, build_threat("clean"), GaussianNoise(sigma=0.4))
         store, rows, _ = run_engine(tmp_path, f"batch{size}", digits, cells, batch_size=size)
         results.append(([(r.metric, r.n, r.n_correct, r.value, r.ci_low, r.ci_high, r.cell_key) for r in rows],
                         [store.outcomes(cell.key) for cell in cells]))
@@ -162,8 +151,8 @@ def test_engine_rows_do_not_depend_on_batch_size(tmp_path, digits, checkpoint_fi
 
 
 def test_noise_is_random_per_seed_and_threats_hurt(tmp_path, digits, checkpoint_file):
-    cells = make_cells(checkpoint_file, build_threat("clean"), GaussianNoise(0.4), SignGradient(0.15), seed=0)
-    cells += make_cells(checkpoint_file, GaussianNoise(0.4), seed=1)
+    cells = make_cells(checkpoint_file, build_threat("clean"), GaussianNoise(sigma=0.4), SignGradient(eps=0.15), seed=0)
+    cells += make_cells(checkpoint_file, GaussianNoise(sigma=0.4), seed=1)
     store, rows, _ = run_engine(tmp_path, "seeds", digits, cells)
     by_cell = {cell.key: [row for row in rows if row.cell_key == cell.key] for cell in cells}
     clean, noise0, fgsm, noise1 = (by_cell[cell.key] for cell in cells)
@@ -182,7 +171,7 @@ def test_noise_is_random_per_seed_and_threats_hurt(tmp_path, digits, checkpoint_
 
 
 def test_resume_computes_nothing_twice(tmp_path, digits, checkpoint_file):
-    cells = make_cells(checkpoint_file, build_threat("clean"), GaussianNoise(0.4), GaussianNoise(0.2))
+    cells = make_cells(checkpoint_file, build_threat("clean"), GaussianNoise(sigma=0.4), GaussianNoise(sigma=0.2))
     store, first, loaders = run_engine(tmp_path, "resume", digits, cells, batch_size=50)
     assert (loaders.checkpoint_loads, loaders.split_loads) == (1, 1)
     assert loaders.forwards == 3 * 3
@@ -196,7 +185,7 @@ def test_resume_computes_nothing_twice(tmp_path, digits, checkpoint_file):
     assert seen == [False, False, False]
     assert len(store.rows()) == len(first) == 5
 
-    more = make_cells(checkpoint_file, GaussianNoise(0.3))
+    more = make_cells(checkpoint_file, GaussianNoise(sigma=0.3))
     loaders = Loaders(digits)
     Engine(store, "cpu", 50, "resume").run(cells + more, loaders.load_checkpoint, loaders.load_split)
     assert loaders.forwards == 3
@@ -214,11 +203,11 @@ def test_resume_computes_nothing_twice(tmp_path, digits, checkpoint_file):
 
 
 def test_cell_key_names_the_measurement_not_the_machine(checkpoint_file):
-    (cell,) = make_cells(checkpoint_file, GaussianNoise(0.4))
-    same = Cell("elsewhere/mlp.pt", cell.checkpoint_sha256, "digits", "test", GaussianNoise(0.4), 0, N_EVAL)
+    (cell,) = make_cells(checkpoint_file, GaussianNoise(sigma=0.4))
+    same = Cell("elsewhere/mlp.pt", cell.checkpoint_sha256, "digits", "test", GaussianNoise(sigma=0.4), 0, N_EVAL)
     assert cell.key == same.key and len(cell.key) == 64
-    assert len({cell.key, *(c.key for c in make_cells(checkpoint_file, GaussianNoise(0.5)) + make_cells(
-        checkpoint_file, GaussianNoise(0.4), seed=1) + make_cells(checkpoint_file, GaussianNoise(0.4), n=10))}) == 4
+    assert len({cell.key, *(c.key for c in make_cells(checkpoint_file, GaussianNoise(sigma=0.5)) + make_cells(
+        checkpoint_file, GaussianNoise(sigma=0.4), seed=1) + make_cells(checkpoint_file, GaussianNoise(sigma=0.4), n=10))}) == 4
 
 
 def test_changed_checkpoint_is_refused(tmp_path, digits, checkpoint_file):
@@ -239,11 +228,12 @@ def test_threat_registry_builds_registered_threats():
         with pytest.raises(ValueError, match="taken"):
             register_threat(type("Other", (GaussianNoise,), {}))
     finally:
-        del THREATS["test-gaussian"]
+        THREATS.unregister("test-gaussian")
     with pytest.raises(InputError, match="unknown threat"):
         build_threat("test-gaussian")
-    with pytest.raises(InputError, match="JSON"):
+    with pytest.raises(FieldError, match="sigma: expected a number, got <object") as error:
         GaussianNoise(sigma=object())
+    assert error.value.field == "sigma"
 
 
 class TinyLanguageModel(nn.Module):

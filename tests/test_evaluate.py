@@ -16,10 +16,13 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from robustbench_bilateral.checkpoint import read_metadata
-from robustbench_bilateral.engine import Threat, build_threat
+from robustbench_bilateral.engine import Threat
+from robustbench_bilateral.enums import ThreatFamily
 from robustbench_bilateral.errors import InputError
-from robustbench_bilateral.evaluation import describe_checkpoint, plan_cells, run_cells
-from robustbench_bilateral.results import ResultStore, ThreatFamily
+from robustbench_bilateral.evaluation import plan_cells, run_cells
+from robustbench_bilateral.results import ResultStore
+from robustbench_bilateral.sources import describe_checkpoint
+from robustbench_bilateral.threats import build_threat
 
 N_NOISY = 64
 
@@ -78,6 +81,17 @@ def test_exports_rebuilt_from_the_store_are_byte_identical(smoke_checkpoints, tm
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path):
     result = CliRunner().invoke(cli, ["--out", str(tmp_path), "evaluate", str(tmp_path / "missing.safetensors")])
     assert result.exit_code == 2
+    assert not (tmp_path / "main").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--split", "valid"], "error: --split: dataset 'mnist5k' has no split 'valid': choose one of"),
+    (["--dataset", "shakespeare"], "error: --dataset: checkpoint "),
+    (["--dataset", "nowhere"], "error: --dataset: unknown dataset 'nowhere'"),
+])
+def test_a_bad_option_is_named_by_its_flag(smoke_checkpoints, tmp_path, args, message):
+    result = CliRunner().invoke(cli, ["--out", str(tmp_path), "evaluate", *args, str(smoke_checkpoints["softmax"])])
+    assert result.exit_code == 2 and result.output.startswith(message) and result.output.count("\n") == 1
     assert not (tmp_path / "main").exists()
 
 

@@ -12,13 +12,16 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from cli.main import cli
 from robustbench_bilateral.checkpoint import load_checkpoint, read_metadata
-from robustbench_bilateral.data import Task, load_source, text_lines
-from robustbench_bilateral.engine import Clean, build_threat
+from robustbench_bilateral.data import load_source, text_lines
+from robustbench_bilateral.engine import Clean
 from robustbench_bilateral.engine.language import TextSplit
+from robustbench_bilateral.enums import Task
 from robustbench_bilateral.errors import BilatError, InputError
-from robustbench_bilateral.evaluation import describe_checkpoint, load_split, plan_cells, run_cells
+from robustbench_bilateral.evaluation import plan_cells, run_cells
 from robustbench_bilateral.results import ResultStore
+from robustbench_bilateral.sources import describe_checkpoint, load_split
 from robustbench_bilateral.text import WordVocab
+from robustbench_bilateral.threats import build_threat
 from robustbench_bilateral.wordswap import is_candidate
 from robustbench_bilateral.wordswap.swap import split_core
 
@@ -128,7 +131,7 @@ def test_rate_zero_leaves_the_tokens_exactly_clean(hamlet_words):
 
 
 def test_bad_word_swap_parameters_are_input_errors():
-    with pytest.raises(InputError, match="rate must be in"):
+    with pytest.raises(InputError, match="rate: 1.5 is out of range"):
         wordswap(1.5)
     with pytest.raises(InputError, match="choose one of aaa"):
         wordswap(0.1, "antonym")

@@ -11,7 +11,7 @@ from timm.models.vision_transformer import VisionTransformer
 
 from robustbench_bilateral.attention import AttentionConfig, BilateralAttention, SoftmaxAttention, parse_variant
 from robustbench_bilateral.errors import InputError
-from robustbench_bilateral.models import MODEL_NAMES, create_model, describe_models, load_timm_state_dict, model_spec
+from robustbench_bilateral.models import MODELS, create_model, load_timm_state_dict, model_spec
 
 TINY_VIT = dict(img_size=16, in_chans=3, patch_size=4, embed_dim=32, depth=2, num_heads=2, mlp_ratio=2.0, num_classes=5)
 TINY_LM = dict(vocab_size=50, context_length=16, embed_dim=32, depth=2, num_heads=2, mlp_ratio=2.0)
@@ -56,8 +56,9 @@ def test_deit_shapes_default_to_learned_positions():
     assert create_model("bilat_vit_tiny_28", "softmax").position_plan.kind == "sinusoidal"
 
 
-def test_every_model_is_described():
-    assert [name for name, _ in describe_models()] == list(MODEL_NAMES)
+def test_every_model_is_registered_and_described():
+    assert MODELS.names() == ("bilat_vit_tiny_28", "bilat_vit_tiny_32", "bilat_deit_tiny_224", "bilat_deit_small_224", "bilat_lm")
+    assert all(entry.summary for _, entry in MODELS.items())
 
 
 def test_registered_with_timm():
@@ -79,7 +80,7 @@ def test_model_normalises_its_inputs():
     torch.testing.assert_close(model(images), plain(normalised))
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", MODELS.names())
 @pytest.mark.parametrize("variant", ["softmax", "bilateral+boost"])
 def test_spec_rebuilds_the_same_model(name, variant):
     torch.manual_seed(2)

@@ -12,19 +12,19 @@ import pytest
 from rich.console import Console
 from scipy.stats import binomtest
 
+from cli.tables import rows_table
+from robustbench_bilateral.atomic import write_atomic
+from robustbench_bilateral.enums import ThreatFamily
 from robustbench_bilateral.results import (
     ResultRow,
     ResultStore,
     StoreError,
-    ThreatFamily,
     bootstrap_perplexity_interval,
     export_all,
     perplexity,
-    rows_table,
     versions,
     wilson_interval,
 )
-from robustbench_bilateral.atomic import write_atomic
 from robustbench_bilateral.results.plots import sweep_series, write_plots
 from robustbench_bilateral.results.store import APPLICATION_ID
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from robustbench_bilateral.models import create_model
-from robustbench_bilateral.text import AAA, EOS, UNK, WordVocab, perplexity, sliding_window_nll, window_plan
+from robustbench_bilateral.results.stats import perplexity
+from robustbench_bilateral.text import AAA, EOS, UNK, WordVocab, sliding_window_nll, window_plan
 
 LINES = ["The cat sat .", "the cat , sat", "", "The dog sat ."]
 

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import cast
 
 import torch
 from torch import nn
@@ -28,6 +29,9 @@ class AttackSpace(str, Enum):
 
 class UnitBoxModel(nn.Module):
     """``model`` seen from ``u`` in [0, 1]: ``x = mean + std * (2R u - R)``, logits = ``model(x)``."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, model: nn.Module, mean: torch.Tensor, std: torch.Tensor) -> None:
         super().__init__()
@@ -47,4 +51,5 @@ class UnitBoxModel(nn.Module):
 
 def model_normalization(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     """The per-channel ``mean``/``std`` buffers a bilat-eval vision model normalises with."""
-    return model.mean.detach().flatten(), model.std.detach().flatten()
+    mean, std = cast(torch.Tensor, model.mean), cast(torch.Tensor, model.std)
+    return mean.detach().flatten(), std.detach().flatten()

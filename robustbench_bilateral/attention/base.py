@@ -28,13 +28,13 @@ class Attention(nn.Module):
     With ``config.boost_steps = K > 0`` the output is ``[I - (I - nu A)^K (I - A)] V`` with a
     learnable step ``nu`` per head (``nu``, shape (H,), initialised to ``config.nu_init``).
 
-    Class attributes: ``kernel_name`` (set on registration), ``formula`` (one line for listings),
-    ``consumes_positions``: False = the model adds positions to the tokens at the input and the
-    layer ignores ``positions``; True = the model passes position vectors (T, P) to every layer.
+    Class attributes: ``formula`` (one line for ``bilat-eval list variants``, read by
+    ``register_kernel``), ``consumes_positions``: False = the model adds positions to the tokens at
+    the input and the layer ignores ``positions``; True = the model passes position vectors (T, P)
+    to every layer.
     """
 
-    kernel_name: ClassVar[str]
-    formula: ClassVar[str]
+    formula: ClassVar[str] = ""
     consumes_positions: ClassVar[bool] = False
 
     def __init__(self, dim: int, num_heads: int, config: AttentionConfig, *, qkv_bias: bool = True) -> None:

@@ -10,7 +10,6 @@ from torch import Tensor, nn
 
 from .base import Attention, ValueOperator
 from .config import AttentionConfig
-from .registry import register_kernel
 
 
 def centre(positions: Tensor) -> Tensor:
@@ -33,7 +32,6 @@ fused kernels need head dims divisible by 4 (float32) or 8 (half precision), els
 math path. The CPU kernel takes any width, and every padding column costs time, so none is added."""
 
 
-@register_kernel("bilateral")
 class BilateralAttention(Attention):
     """Bilateral filter attention, per head:
 
@@ -55,9 +53,9 @@ class BilateralAttention(Attention):
     width D = d + P + 1 (on CUDA, zero columns round D up to a multiple of ``CUDA_ALIGN``); ``v`` is
     padded with zeros to D too, so all three share one head dim and
     ``scaled_dot_product_attention`` (scale = 1) runs its fused kernel; the output is sliced back to d.
+    Registered as ``bilateral`` in ``attention/__init__.py``.
     """
 
-    formula = "A = softmax(-|q_i - k_j|^2 / h_y^2 - |p_i - p_j|^2 / h_p^2), positions enter every layer"
     consumes_positions = True
 
     def __init__(self, dim: int, num_heads: int, config: AttentionConfig, *, qkv_bias: bool = True) -> None:

@@ -1,8 +1,7 @@
 """Attention variant configuration: kernel, position distance, boosting, and the blocks it applies to.
 
-A variant is named ``<kernel>[+boost]`` (``softmax``, ``bilateral``, ``softmax+boost``,
-``bilateral+boost``) or ``twicing`` (``softmax+boost`` with K = 1, nu = 1, i.e. ``(2A - A^2) V``).
-The config is stored in every checkpoint so that a checkpoint rebuilds its own model.
+The config is stored in every checkpoint so that a checkpoint rebuilds its own model; variant
+names (``variants.py``) parse to it.
 """
 
 from __future__ import annotations
@@ -11,15 +10,8 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .registry import kernel_class, kernel_names
-
 POS_KERNELS: tuple[str, ...] = ("sinusoidal", "coords", "learned")
 BOOST_SUFFIX = "+boost"
-TWICING = "twicing"
-BUILTIN_KERNELS: tuple[str, ...] = ("softmax", "bilateral")
-VARIANT_NAMES: tuple[str, ...] = (*BUILTIN_KERNELS, *(k + BOOST_SUFFIX for k in BUILTIN_KERNELS), TWICING)
-
-_BOOST_FORMULA = "u_0 = A V, u_(k+1) = u_k + nu A (V - u_k) for K steps = [I - (I - nu A)^K (I - A)] V"
 
 
 @dataclass(frozen=True)
@@ -87,51 +79,3 @@ class AttentionConfig:
         if name is not None and name != config.name:
             raise ValueError(f"attention config name {name!r} contradicts its fields ({config.name!r})")
         return config
-
-
-def variant_names() -> tuple[str, ...]:
-    """``VARIANT_NAMES``, then ``k`` and ``k+boost`` for every further registered kernel ``k``."""
-    extra = tuple(k for k in kernel_names() if k not in BUILTIN_KERNELS)
-    return VARIANT_NAMES + extra + tuple(k + BOOST_SUFFIX for k in extra)
-
-
-def parse_variant(name: str, **overrides: Any) -> AttentionConfig:
-    """Config of variant ``name``; ``overrides`` set the other fields (pos_kernel, layers, ...).
-
-    ``k+boost`` defaults to K = 1 and needs K >= 1; a plain kernel needs K = 0; ``twicing`` fixes
-    kernel softmax, K = 1, nu = 1. The kernel always comes from the name.
-    """
-    if name not in variant_names():
-        raise ValueError(f"unknown variant {name!r}: choose one of {', '.join(variant_names())}")
-    if "kernel" in overrides:
-        raise ValueError("the kernel comes from the variant name; do not override it")
-    if name == TWICING:
-        fixed = {"boost_steps": 1, "nu_init": 1.0}
-        clash = {k for k in fixed if k in overrides and overrides[k] != fixed[k]}
-        if clash:
-            raise ValueError(f"twicing fixes boost_steps=1 and nu_init=1.0; cannot override {', '.join(sorted(clash))}")
-        return AttentionConfig(kernel="softmax", **{**overrides, **fixed})
-    kernel, _, boost = name.partition("+")
-    steps = overrides.pop("boost_steps", 1 if boost else 0)
-    if bool(boost) != (steps > 0):
-        raise ValueError(f"variant {name!r} needs boost_steps {'>= 1' if boost else '= 0'}, got {steps}")
-    return AttentionConfig(kernel=kernel, boost_steps=steps, **overrides)
-
-
-def as_config(variant: str | AttentionConfig, pos_kernel: str = "sinusoidal") -> AttentionConfig:
-    """``variant`` itself if it is a config, else ``parse_variant(variant, pos_kernel=pos_kernel)``."""
-    return variant if isinstance(variant, AttentionConfig) else parse_variant(variant, pos_kernel=pos_kernel)
-
-
-def describe_variants() -> list[tuple[str, str]]:
-    """(name, one-line formula) for every variant name."""
-    rows = []
-    for name in variant_names():
-        kernel, _, boost = name.partition("+")
-        if name == TWICING:
-            rows.append((name, "(2A - A^2) V with A = softmax attention: softmax+boost at K = 1, nu = 1"))
-        elif boost:
-            rows.append((name, f"{_BOOST_FORMULA}, A = {kernel} attention"))
-        else:
-            rows.append((name, kernel_class(kernel).formula))
-    return rows

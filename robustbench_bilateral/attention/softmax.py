@@ -6,19 +6,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .base import Attention, ValueOperator
-from .registry import register_kernel
 
 
-@register_kernel("softmax")
 class SoftmaxAttention(Attention):
     """``a_ij = softmax_j(q_i . k_j / sqrt(d))``.
 
     Positions are added to the tokens at the model input (``x_i = e_i + p_i``), so this layer
     ignores ``positions``. With identity projections its kernel is
-    ``K_SA = exp((y_i + p_i).(y_j + p_j) / sqrt(d))``.
+    ``K_SA = exp((y_i + p_i).(y_j + p_j) / sqrt(d))``. Registered as ``softmax`` in ``attention/__init__.py``.
     """
-
-    formula = "A = softmax(q_i . k_j / sqrt(d)), positions added to the tokens at the input"
 
     def operator(self, q: Tensor, k: Tensor, positions: Tensor | None, causal: bool) -> ValueOperator:
         return lambda values: F.scaled_dot_product_attention(q, k, values, is_causal=causal)

@@ -28,16 +28,13 @@ LUMINANCE_TABLE = (
     (49, 64, 78, 87, 103, 121, 120, 101),
     (72, 92, 95, 98, 112, 100, 103, 99),
 )
-CHROMINANCE_TABLE = (
-    (17, 18, 24, 47, 99, 99, 99, 99),
-    (18, 21, 26, 66, 99, 99, 99, 99),
-    (24, 26, 56, 99, 99, 99, 99, 99),
-    (47, 66, 99, 99, 99, 99, 99, 99),
-    (99, 99, 99, 99, 99, 99, 99, 99),
-    (99, 99, 99, 99, 99, 99, 99, 99),
-    (99, 99, 99, 99, 99, 99, 99, 99),
-    (99, 99, 99, 99, 99, 99, 99, 99),
+CHROMINANCE_CORNER = ((17, 18, 24, 47), (18, 21, 26, 66), (24, 26, 56, 99), (47, 66, 99, 99))
+CHROMINANCE_FILL = 99
+CHROMINANCE_TABLE = tuple(
+    tuple(CHROMINANCE_CORNER[row][col] if max(row, col) < len(CHROMINANCE_CORNER) else CHROMINANCE_FILL for col in range(BLOCK))
+    for row in range(BLOCK)
 )
+"""Annex K chrominance table: ``CHROMINANCE_CORNER`` in the top-left 4x4 entries, 99 elsewhere."""
 RGB_TO_YCBCR = (
     (0.299, 0.587, 0.114),
     (-0.168736, -0.331264, 0.5),

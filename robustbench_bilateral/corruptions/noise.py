@@ -1,4 +1,4 @@
-"""Noise: additive threats at a given strength and the four ImageNet-C noise corruptions.
+"""Noise: additive threats at a given strength and the four noise corruptions (speckle held out).
 
 Every value (pixel and channel) gets its own draw; all draws come from the ``ExampleRNG``.
 """
@@ -9,7 +9,8 @@ import math
 
 import torch
 
-from robustbench_bilateral.corruptions.severity import level
+from robustbench_bilateral.corruptions.entry import additive_noise, corruption
+from robustbench_bilateral.corruptions.severity import Level
 from robustbench_bilateral.rng import ExampleRNG
 
 POISSON_CORRECTION_STEPS = 6
@@ -25,16 +26,19 @@ def _normal(rng: ExampleRNG, images: torch.Tensor) -> torch.Tensor:
     return rng.randn(*images.shape[1:]).to(images)
 
 
+@additive_noise("gaussian", unit="sigma")
 def additive_gaussian(images: torch.Tensor, strength: float, rng: ExampleRNG) -> torch.Tensor:
     """``clip(x + strength * z, 0, 1)``, z standard normal; ``strength`` is sigma in intensity units."""
     return (images + strength * _normal(rng, images)).clamp(0.0, 1.0)
 
 
+@additive_noise("uniform", unit="half-width")
 def additive_uniform(images: torch.Tensor, strength: float, rng: ExampleRNG) -> torch.Tensor:
     """``clip(x + u, 0, 1)``, u uniform in [-strength, strength); ``strength`` is the half-width."""
     return (images + strength * (2.0 * _uniform(rng, images) - 1.0)).clamp(0.0, 1.0)
 
 
+@additive_noise("salt_pepper", unit="fraction", max_strength=1.0)
 def salt_pepper(images: torch.Tensor, strength: float, rng: ExampleRNG) -> torch.Tensor:
     """Each value becomes 0 or 1 (even odds) with probability ``strength`` (scikit-image ``s&p``)."""
     hit = _uniform(rng, images) < strength
@@ -78,26 +82,29 @@ def poisson_quantile(rate: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     return counts.index_copy_(0, positive, count).view(rate.shape)
 
 
-def gaussian_noise(images: torch.Tensor, severity: int, rng: ExampleRNG) -> torch.Tensor:
-    """Additive Gaussian noise, sigma from the table (ImageNet-C .08-.38, CIFAR-10-C .04-.10)."""
-    sigma, _ = level("gaussian_noise", severity, images)
+@corruption("noise", is_random=True, small=(0.04, 0.06, 0.08, 0.09, 0.10), large=(0.08, 0.12, 0.18, 0.26, 0.38))
+def gaussian_noise(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Tensor:
+    """Additive Gaussian noise; table: sigma (CIFAR-10-C .04-.10, ImageNet-C .08-.38)."""
+    sigma, _ = level
     return additive_gaussian(images, sigma, rng)
 
 
-def shot_noise(images: torch.Tensor, severity: int, rng: ExampleRNG) -> torch.Tensor:
-    """Photon noise ``clip(Poisson(lambda x) / lambda, 0, 1)``, lambda from the table."""
-    photons, _ = level("shot_noise", severity, images)
+@corruption("noise", is_random=True, small=(500, 250, 100, 75, 50), large=(60, 25, 12, 5, 3))
+def shot_noise(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Tensor:
+    """Photon noise ``clip(Poisson(lambda x) / lambda, 0, 1)``; table: photons per unit intensity lambda."""
+    photons, _ = level
     counts = poisson_quantile(images * photons, _uniform(rng, images))
     return (counts / photons).to(images.dtype).clamp(0.0, 1.0)
 
 
-def impulse_noise(images: torch.Tensor, severity: int, rng: ExampleRNG) -> torch.Tensor:
-    """Salt-and-pepper noise on the table's fraction of values."""
-    amount, _ = level("impulse_noise", severity, images)
-    return salt_pepper(images, amount, rng)
+@corruption("noise", is_random=True, small=(0.01, 0.02, 0.03, 0.05, 0.07), large=(0.03, 0.06, 0.09, 0.17, 0.27))
+def impulse_noise(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Tensor:
+    """Salt-and-pepper noise; table: the fraction of values replaced."""
+    return salt_pepper(images, level.row, rng)
 
 
-def speckle_noise(images: torch.Tensor, severity: int, rng: ExampleRNG) -> torch.Tensor:
-    """Multiplicative noise ``clip(x + x sigma z, 0, 1)``, z standard normal, sigma from the table."""
-    sigma, _ = level("speckle_noise", severity, images)
+@corruption("noise", is_random=True, held_out=True, small=(0.06, 0.1, 0.12, 0.16, 0.2), large=(0.15, 0.2, 0.35, 0.45, 0.6))
+def speckle_noise(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Tensor:
+    """Multiplicative noise ``clip(x + x sigma z, 0, 1)``, z standard normal; table: sigma."""
+    sigma, _ = level
     return (images + images * sigma * _normal(rng, images)).clamp(0.0, 1.0)

@@ -13,6 +13,10 @@ integers, so equal distances stay tied whatever the batch), histogram-equalised 
 
 Mud: the drop mask smoothed by a Gaussian of ``sigma_mud s`` px, zero below ``MUD_FLOOR`` = 0.8,
 blends in brown ``MUD_RGB``: ``clip(x (1 - m) + m c, 0, 1)``. Grey images use the colours' luma.
+
+Table: (mean, std, smoothing sigma [px], threshold, water intensity or mud sigma_mud [px],
+0 = water / 1 = mud). Water brightens whole drops and mud covers only their opaque cores, so the
+change can shrink from severity 3 to 4.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ import math
 import torch
 
 from robustbench_bilateral.corruptions.colour import colour_value
+from robustbench_bilateral.corruptions.entry import corruption
 from robustbench_bilateral.corruptions.filters import dilate, filter2d, gaussian_blur
-from robustbench_bilateral.corruptions.severity import level
+from robustbench_bilateral.corruptions.severity import Level
 from robustbench_bilateral.rng import ExampleRNG
 
 WATER_RGB = (175, 238, 238)
@@ -65,9 +70,14 @@ def equalise(levels: torch.Tensor) -> torch.Tensor:
     return ((below - lowest) / (flat.shape[1] - lowest).clamp_min(1)).view(levels.shape)
 
 
-def spatter(images: torch.Tensor, severity: int, rng: ExampleRNG) -> torch.Tensor:
-    """Water or mud drops; see the module docstring for the formulas."""
-    (mean, std, sigma, threshold, strength, mud), scale = level("spatter", severity, images)
+@corruption("weather", is_random=True, held_out=True,
+            small=((0.62, 0.1, 0.7, 0.7, 0.5, 0), (0.65, 0.1, 0.8, 0.7, 0.5, 0), (0.65, 0.3, 1, 0.69, 0.5, 0),
+                   (0.65, 0.1, 0.7, 0.69, 0.6, 1), (0.65, 0.1, 0.5, 0.68, 0.6, 1)),
+            large=((0.65, 0.3, 4, 0.69, 0.6, 0), (0.65, 0.3, 3, 0.68, 0.6, 0), (0.65, 0.3, 2, 0.68, 0.5, 0),
+                   (0.65, 0.3, 1, 0.65, 1.5, 1), (0.67, 0.4, 1, 0.65, 1.5, 1)))
+def spatter(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Tensor:
+    """Water or mud drops; see the module docstring for the formulas and the table."""
+    (mean, std, sigma, threshold, strength, mud), scale = level
     field = mean + std * rng.randn(1, *images.shape[-2:]).to(images)
     liquid = gaussian_blur(field, sigma * scale)
     liquid = torch.where(liquid < threshold, torch.zeros_like(liquid), liquid)

@@ -1,48 +1,40 @@
 """Named data sources, each a ``datasets.Dataset`` per split plus metadata.
 
-``load_source(name)`` accepts a built-in name (see ``BUILTIN_SOURCES``) or a user prefix:
-``imagefolder:PATH``, ``npy:PATH``, ``hf:NAME[:CONFIG]``.
+Every source is registered in ``SOURCES`` here: the built-in names, and the prefixes of data a
+user brings, ``imagefolder:PATH``, ``npy:PATH``, ``hf:NAME[:CONFIG]``. ``load_source(name)``
+opens one.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from robustbench_bilateral.data.fmnist import fmnist_source
 from robustbench_bilateral.data.images import image_tensors
-from robustbench_bilateral.data.meta import DataMeta, DataSource, Task
+from robustbench_bilateral.data.meta import DataMeta, DataSource, SourceEntry
 from robustbench_bilateral.data.shakespeare import shakespeare_source
 from robustbench_bilateral.data.small import digits_source, mnist5k_source
 from robustbench_bilateral.data.user import hf_source, imagefolder_source, npy_source
 from robustbench_bilateral.errors import InputError
+from robustbench_bilateral.registry import Registry
 
-BUILTIN_SOURCES = {
-    "fmnist": (fmnist_source, "Fashion-MNIST, 60,000 train / 10,000 test, 28x28 grey, 10 classes"),
-    "shakespeare": (shakespeare_source, "Shakespeare's 42 works as lines, split by work"),
-    "mnist5k": (mnist5k_source, "5,000 MNIST digits, 28x28 (tiny, for tests)"),
-    "digits": (digits_source, "1,797 scikit-learn digits, 8x8 (tiny, for tests)"),
-}
-USER_SOURCES = {
-    "imagefolder:PATH": "ImageNet-style folders <class>/<picture> (ImageNet val, ImageNet-C)",
-    "npy:PATH": "CIFAR-10-C style <name>.npy arrays with labels.npy",
-    "hf:NAME[:CONFIG]": "a Hugging Face dataset (offline: only when cached)",
-}
+SOURCES: Registry[SourceEntry] = Registry("dataset", "bilat-eval list datasets")
+SOURCES.register("fmnist", SourceEntry(fmnist_source, "Fashion-MNIST, 60,000 train / 10,000 test, 28x28 grey, 10 classes"))
+SOURCES.register("shakespeare", SourceEntry(shakespeare_source, "Shakespeare's 42 works as lines, split by work"))
+SOURCES.register("mnist5k", SourceEntry(mnist5k_source, "5,000 MNIST digits, 28x28 (tiny, for tests)"))
+SOURCES.register("digits", SourceEntry(digits_source, "1,797 scikit-learn digits, 8x8 (tiny, for tests)"))
+SOURCES.register("imagefolder", SourceEntry(
+    imagefolder_source, "ImageNet-style folders <class>/<picture> (ImageNet val, ImageNet-C)", "PATH"))
+SOURCES.register("npy", SourceEntry(npy_source, "CIFAR-10-C style <name>.npy arrays with labels.npy", "PATH"))
+SOURCES.register("hf", SourceEntry(hf_source, "a Hugging Face dataset (offline: only when cached)", "NAME[:CONFIG]"))
 
 
 def load_source(name: str) -> DataSource:
-    """Resolve a source name to a ``DataSource``; an unknown name lists the valid ones."""
+    """Resolve a source name (``fmnist``, ``npy:PATH``, ...) to a ``DataSource``; an unknown name lists the valid ones."""
     prefix, _, rest = name.partition(":")
-    if prefix in BUILTIN_SOURCES and not rest:
-        return BUILTIN_SOURCES[prefix][0]()
-    if prefix == "npy" and rest:
-        return npy_source(name, Path(rest))
-    if prefix == "imagefolder" and rest:
-        return imagefolder_source(name, Path(rest))
-    if prefix == "hf" and rest:
-        hub_name, _, config = rest.partition(":")
-        return hf_source(name, hub_name, config or None)
-    valid = ", ".join([*BUILTIN_SOURCES, *USER_SOURCES])
-    raise InputError(f"unknown dataset '{name}': choose one of {valid}")
+    entry = SOURCES.get(prefix) if prefix in SOURCES else None
+    if entry is not None and bool(rest) == bool(entry.argument):
+        return entry.load(name, rest) if entry.argument else entry.load()
+    valid = ", ".join(entry.usage(key) for key, entry in SOURCES.items())
+    raise InputError(f"unknown dataset '{name}': choose one of {valid} (see `{SOURCES.listing}`)")
 
 
 def text_lines(dataset) -> list[str]:
@@ -51,11 +43,10 @@ def text_lines(dataset) -> list[str]:
 
 
 __all__ = [
-    "BUILTIN_SOURCES",
-    "USER_SOURCES",
+    "SOURCES",
     "DataMeta",
     "DataSource",
-    "Task",
+    "SourceEntry",
     "image_tensors",
     "load_source",
     "text_lines",

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable
 
 import datasets
 
+from robustbench_bilateral.atomic import atomic_folder
 from robustbench_bilateral.paths import cache_dir
 
 CACHE_VERSION = 1
@@ -16,20 +15,12 @@ CACHE_VERSION = 1
 def cached_split(source: str, split: str, build: Callable[[], datasets.Dataset]) -> datasets.Dataset:
     """Return ``<cache>/arrow/<source>-v<CACHE_VERSION>/<split>``, building and saving it if absent.
 
-    The copy is written to a temporary folder of this process and renamed into place, so an
-    interrupted build leaves no half-written cache behind, and processes building the same split
-    at once (the ranks of a sharded run) do not collide: the first rename wins, the others' copies
-    are dropped.
+    The copy is built through ``atomic.atomic_folder``, so an interrupted build leaves no
+    half-written cache behind, and processes building the same split at once (the ranks of a
+    sharded run) do not collide: the first one in place wins, the others' copies are dropped.
     """
     target = cache_dir() / "arrow" / f"{source}-v{CACHE_VERSION}" / split
     if not target.exists():
-        partial = target.with_name(f".{split}.partial-{os.getpid()}")
-        shutil.rmtree(partial, ignore_errors=True)
-        build().save_to_disk(str(partial))
-        try:
-            partial.rename(target)
-        except OSError:
-            if not target.exists():
-                raise
-            shutil.rmtree(partial, ignore_errors=True)
+        with atomic_folder(target) as partial:
+            build().save_to_disk(str(partial))
     return datasets.load_from_disk(str(target))

@@ -13,7 +13,8 @@ import numpy as np
 
 from robustbench_bilateral.data.arrow_cache import cached_split
 from robustbench_bilateral.data.images import image_dataset
-from robustbench_bilateral.data.meta import DataMeta, DataSource, Task
+from robustbench_bilateral.data.meta import DataMeta, DataSource
+from robustbench_bilateral.enums import Task
 from robustbench_bilateral.errors import BilatError
 from robustbench_bilateral.paths import fmnist_dir
 

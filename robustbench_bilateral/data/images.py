@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import datasets
 import numpy as np
 import torch
-import datasets
 
 
 def image_dataset(images: np.ndarray, labels: np.ndarray, classes: tuple[str, ...]) -> datasets.Dataset:

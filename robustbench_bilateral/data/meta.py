@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from enum import Enum
 
 import datasets
 
-
-class Task(str, Enum):
-    """The two kinds of evaluation the harness runs."""
-
-    IMAGE_CLASSIFICATION = "image-classification"
-    LANGUAGE_MODELING = "language-modeling"
+from robustbench_bilateral.enums import Task
 
 
 @dataclass(frozen=True)
@@ -46,7 +40,7 @@ class DataSource:
     """A named source: metadata plus one loader per split returning a ``datasets.Dataset``."""
 
     meta: DataMeta
-    loaders: dict[str, Callable[[], datasets.Dataset]] = field(repr=False)
+    loaders: Mapping[str, Callable[[], datasets.Dataset]] = field(repr=False)
 
     def split(self, name: str) -> datasets.Dataset:
         """Load one split; an unknown split name is an input error that lists the valid ones."""
@@ -57,3 +51,26 @@ class DataSource:
                 f"dataset '{self.meta.name}' has no split '{name}': choose one of {', '.join(self.loaders)}"
             )
         return self.loaders[name]()
+
+
+@dataclass(frozen=True)
+class SourceEntry:
+    """A registered data source: how to open it and the line ``bilat-eval list datasets`` shows.
+
+    ``argument`` is empty for a source named alone (``fmnist``), opened by ``load()``; otherwise it
+    is the placeholder of what follows the prefix (``npy:PATH``, ``hf:NAME[:CONFIG]``), and
+    ``load(spec, text)`` receives the whole name and the text after the first ``:``.
+    """
+
+    load: Callable[..., DataSource]
+    summary: str
+    argument: str = ""
+
+    @property
+    def kind(self) -> str:
+        """``built in`` or ``your files``."""
+        return "your files" if self.argument else "built in"
+
+    def usage(self, name: str) -> str:
+        """How a user writes this source: ``fmnist`` or ``npy:PATH``."""
+        return f"{name}:{self.argument}" if self.argument else name

@@ -17,7 +17,8 @@ from __future__ import annotations
 import datasets
 
 from robustbench_bilateral.data.arrow_cache import cached_split
-from robustbench_bilateral.data.meta import DataMeta, DataSource, Task
+from robustbench_bilateral.data.meta import DataMeta, DataSource
+from robustbench_bilateral.enums import Task
 from robustbench_bilateral.errors import BilatError
 from robustbench_bilateral.paths import shakespeare_dir
 

@@ -11,7 +11,8 @@ import numpy as np
 
 from robustbench_bilateral.data.arrow_cache import cached_split
 from robustbench_bilateral.data.images import image_dataset
-from robustbench_bilateral.data.meta import DataMeta, DataSource, Task
+from robustbench_bilateral.data.meta import DataMeta, DataSource
+from robustbench_bilateral.enums import Task
 
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 

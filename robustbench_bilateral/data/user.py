@@ -20,10 +20,10 @@ import datasets
 import numpy as np
 
 from robustbench_bilateral.data.images import image_dataset
-from robustbench_bilateral.data.meta import DataMeta, DataSource, Task
+from robustbench_bilateral.data.meta import DataMeta, DataSource
+from robustbench_bilateral.enums import Task
 from robustbench_bilateral.errors import BilatError, InputError
-
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+from robustbench_bilateral.normalization import IMAGENET_MEAN, IMAGENET_STD
 
 
 def _image_meta(name: str, splits, classes, size: int, channels: int, provided_by: str) -> DataMeta:
@@ -41,8 +41,9 @@ def _image_meta(name: str, splits, classes, size: int, channels: int, provided_b
     )
 
 
-def npy_source(spec: str, path: Path) -> DataSource:
-    """Arrays of a CIFAR-10-C style folder (or one file) as splits sharing ``labels.npy``."""
+def npy_source(spec: str, folder: str) -> DataSource:
+    """Arrays of a CIFAR-10-C style folder (or one file) ``folder`` as splits sharing ``labels.npy``."""
+    path = Path(folder)
     files = [path] if path.is_file() else sorted(p for p in path.glob("*.npy") if p.name != "labels.npy")
     labels_path = (path.parent if path.is_file() else path) / "labels.npy"
     if not files or not labels_path.exists():
@@ -77,11 +78,13 @@ def _hub_meta_and_loaders(spec: str, dataset_dict: datasets.DatasetDict, provide
         size = picture.size[1] if hasattr(picture, "size") else len(picture)
         channels = 3 if getattr(picture, "mode", "L") != "L" else 1
         meta = _image_meta(spec, splits, classes, size, channels, provided_by)
-    return DataSource(meta, {name: (lambda n=name: dataset_dict[n]) for name in splits})
+    loaders = {name: (lambda n=name: dataset_dict[n]) for name in splits}
+    return DataSource(meta, loaders)
 
 
-def imagefolder_source(spec: str, path: Path) -> DataSource:
-    """Picture folders read with Hugging Face's ``imagefolder`` builder (no network)."""
+def imagefolder_source(spec: str, folder: str) -> DataSource:
+    """Picture folders under ``folder`` read with Hugging Face's ``imagefolder`` builder (no network)."""
+    path = Path(folder)
     if not path.is_dir():
         raise InputError(f"{spec}: {path} is not a folder of <class>/<picture> files")
     dataset_dict = datasets.load_dataset("imagefolder", data_dir=str(path))
@@ -90,10 +93,11 @@ def imagefolder_source(spec: str, path: Path) -> DataSource:
     return _hub_meta_and_loaders(spec, dataset_dict, f"local image folder {path}")
 
 
-def hf_source(spec: str, name: str, config: str | None) -> DataSource:
-    """A Hugging Face dataset by name or local path; offline only from the local cache."""
+def hf_source(spec: str, hub_name: str) -> DataSource:
+    """A Hugging Face dataset ``NAME[:CONFIG]`` by name or local path; offline only from the local cache."""
+    name, _, config = hub_name.partition(":")
     try:
-        dataset_dict = datasets.load_dataset(name, config)
+        dataset_dict = datasets.load_dataset(name, config or None)
     except Exception as error:  # the hub client raises many types for "not available offline"
         raise BilatError(
             f"{spec} could not be loaded ({type(error).__name__}): download it once while online "

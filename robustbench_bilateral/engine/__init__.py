@@ -1,4 +1,4 @@
-"""Evaluation engine: threats and their registry, cells, and the runner that fills a results store."""
+"""Evaluation engine: the threat base class and its parameters, cells, and the runner that fills a results store."""
 
 from robustbench_bilateral.engine.cell import Cell, clean_reference_key
 from robustbench_bilateral.engine.runner import (
@@ -8,19 +8,18 @@ from robustbench_bilateral.engine.runner import (
     run_language_cell,
     run_vision_cell,
 )
-from robustbench_bilateral.engine.threat import THREATS, Clean, Threat, build_threat, register_threat
+from robustbench_bilateral.engine.threat import REQUIRED, Clean, Param, Threat
 
 __all__ = [
-    "THREATS",
+    "REQUIRED",
     "Cell",
     "Clean",
     "Engine",
     "LanguageOutcome",
+    "Param",
     "Threat",
     "VisionOutcome",
-    "build_threat",
     "clean_reference_key",
-    "register_threat",
     "run_language_cell",
     "run_vision_cell",
 ]

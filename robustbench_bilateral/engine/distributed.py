@@ -32,7 +32,7 @@ import re
 import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 import torch
@@ -134,7 +134,7 @@ def gather(part: Tensor) -> Tensor:
         return part
     parts: list[Tensor | None] = [None] * world_size()
     _collective("gathering results", lambda: dist.all_gather_object(parts, part.cpu()))
-    return torch.cat(parts)
+    return torch.cat(cast("list[Tensor]", parts))  # all_gather_object filled every entry
 
 
 def from_rank0(value: T) -> T:

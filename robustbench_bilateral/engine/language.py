@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from robustbench_bilateral.engine.threat import Threat
+from robustbench_bilateral.enums import ThreatFamily
 from robustbench_bilateral.errors import BilatError
-from robustbench_bilateral.results.row import ThreatFamily
 from robustbench_bilateral.rng import ExampleRNG
 from robustbench_bilateral.text import WordVocab
 

@@ -21,21 +21,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, fields
+from typing import Any, Protocol, Self
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from robustbench_bilateral.attacks.sanity import model_flags
-from robustbench_bilateral.data.meta import Task
 from robustbench_bilateral.engine.cell import Cell
 from robustbench_bilateral.engine.distributed import RankZeroStore, gather, shard
 from robustbench_bilateral.engine.language import TextSplit, evaluated_ids
+from robustbench_bilateral.engine.model_checks import model_flags
 from robustbench_bilateral.engine.threat import Clean, Threat
+from robustbench_bilateral.enums import Task, ThreatFamily
 from robustbench_bilateral.errors import BilatError
-from robustbench_bilateral.results.row import ResultRow, ThreatFamily
+from robustbench_bilateral.results.row import ResultRow
 from robustbench_bilateral.results.stats import bootstrap_perplexity_interval, perplexity, wilson_interval
 from robustbench_bilateral.results.store import ResultStore
 from robustbench_bilateral.rng import ExampleRNG
@@ -58,41 +58,40 @@ Progress = Callable[[Cell, bool], None]
 
 
 @dataclass(frozen=True)
-class VisionOutcome:
-    """Per-example result of a vision cell: predicted class (int64) and correctness (bool), on the CPU."""
+class Outcome:
+    """Per-example (or per-window) tensors of one cell on the CPU, stored as NumPy arrays named by field."""
+
+    @property
+    def n(self) -> int:
+        """How many examples (windows) the cell evaluated: the length of each field."""
+        return len(getattr(self, fields(self)[0].name))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {field.name: getattr(self, field.name).numpy() for field in fields(self)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Self:
+        return cls(**{field.name: torch.from_numpy(arrays[field.name]) for field in fields(cls)})
+
+
+@dataclass(frozen=True)
+class VisionOutcome(Outcome):
+    """Per-example result of a vision cell: predicted class (int64) and correctness (bool)."""
 
     predictions: Tensor
     correct: Tensor
 
     @property
-    def n(self) -> int:
-        return len(self.correct)
-
-    @property
     def n_correct(self) -> int:
         return int(self.correct.sum())
 
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        return {"predictions": self.predictions.numpy(), "correct": self.correct.numpy()}
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> VisionOutcome:
-        return cls(torch.from_numpy(arrays["predictions"]), torch.from_numpy(arrays["correct"]))
-
 
 @dataclass(frozen=True)
-class LanguageOutcome:
+class LanguageOutcome(Outcome):
     """Per-window result of a language cell: summed NLL in nats (float64) and words predicted (int64)."""
 
     nll: Tensor
     counts: Tensor
-
-    @property
-    def n(self) -> int:
-        return len(self.nll)
-
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        return {"nll": self.nll.numpy(), "counts": self.counts.numpy()}
 
 
 def apply_threat(threat: Threat, batch: Tensor, labels: Tensor, model: nn.Module, rng: ExampleRNG) -> Tensor:
@@ -214,7 +213,7 @@ class Engine:
 
     def _split(self, splits: dict[tuple, Any], cell: Cell, checkpoint: CheckpointLike, load_split: LoadSplit) -> Any:
         """A split shared by all checkpoints (vision) or by one checkpoint's tokenisation (language)."""
-        key = (cell.dataset, cell.split, cell.n_examples)
+        key: tuple[str | int, ...] = (cell.dataset, cell.split, cell.n_examples)
         if _is_language(checkpoint):
             key = (checkpoint.sha256, *key)
         if key not in splits:
@@ -236,12 +235,13 @@ class Engine:
     def _evaluate_vision(self, cell: Cell, checkpoint: CheckpointLike, images: Tensor, labels: Tensor) -> None:
         """Store the accuracy row and, for a real threat, the success-rate row against clean predictions.
 
-        Rows of an adversarial cell carry the flags of the model's sanity checks (``attacks.sanity``).
+        The rows carry the flags of the model checks the threat names (``Threat.model_checks``,
+        ``engine.model_checks``).
         """
         started = time.perf_counter()
         clean = self._clean_outcome(cell, checkpoint.model, images, labels)
-        adversarial = cell.threat.family is ThreatFamily.ADVERSARIAL
-        flags = model_flags(checkpoint.model, images, labels, self.device) if adversarial else ()
+        checks = cell.threat.model_checks
+        flags = model_flags(checkpoint.model, images, labels, self.device, checks) if checks else ()
         if cell.threat.family is ThreatFamily.CLEAN:
             outcome = clean
         else:

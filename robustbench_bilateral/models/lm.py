@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Unpack
 
-import torch
 import torch.nn.functional as F
-from timm.layers import LayerNorm
 from torch import Tensor, nn
 
-from ..attention import AttentionConfig, as_config, build_blocks, plan_positions
+from ..attention import AttentionConfig, as_config
+from .stack import AttentionModel, StackKwargs
 
 LM_NAME = "bilat_lm"
-LM_SUMMARY = "causal word-level LM: pre-LN decoder, tied embeddings, context 128, dim 256, depth 4, 4 heads"
 
 
-class CausalLM(nn.Module):
+class CausalLM(AttentionModel):
     """Pre-LN causal decoder with tied input/output embeddings; the causal mask is always on.
 
     ``embed(ids) = sqrt(C) * E[ids]`` with ``E`` (``tok_embed.weight``, V x C) initialised
@@ -25,38 +23,28 @@ class CausalLM(nn.Module):
     to the embeddings for kernels that ignore ``positions`` (softmax), or (T, P) vectors passed to
     every block for kernels that consume them (bilateral; P = ``pos_dim``). Fixed positions are
     tabled once for ``context_length`` tokens; longer inputs are encoded on the fly (learned
-    positions cannot go past ``context_length``).
+    positions cannot go past ``context_length``). ``stack`` sets the shape of the blocks
+    (``StackKwargs``), by default dim 256, depth 4, 4 heads, mlp ratio 4.
     """
 
+    STACK_DEFAULTS = StackKwargs(embed_dim=256, depth=4, num_heads=4, mlp_ratio=4.0)
+    pos_table: Tensor
+
     def __init__(
-        self,
-        *,
-        attention: AttentionConfig,
-        vocab_size: int,
-        context_length: int = 128,
-        embed_dim: int = 256,
-        depth: int = 4,
-        num_heads: int = 4,
-        mlp_ratio: float = 4.0,
-        pos_dim: int | None = None,
+        self, *, attention: AttentionConfig, vocab_size: int, context_length: int = 128, **stack: Unpack[StackKwargs]
     ) -> None:
         super().__init__()
-        self.attention_config = attention
-        self.position_plan = plan_positions(attention, embed_dim, (context_length,), pos_dim)
-        self.model_kwargs = dict(
-            vocab_size=vocab_size, context_length=context_length, embed_dim=embed_dim, depth=depth,
-            num_heads=num_heads, mlp_ratio=float(mlp_ratio), pos_dim=self.position_plan.pos_dim,
-        )
+        self.init_stack(attention, (context_length,), dict(vocab_size=vocab_size, context_length=context_length), stack)
         self.model_name = LM_NAME
         self.context_length = context_length
+        embed_dim = self.model_kwargs["embed_dim"]
         self.tok_embed = nn.Embedding(vocab_size, embed_dim)
         nn.init.normal_(self.tok_embed.weight, std=embed_dim**-0.5)
         if self.position_plan.learned:
             self.pos_embed = nn.Parameter(self.position_plan.init_learned(context_length))
         else:
             self.register_buffer("pos_table", self.position_plan.table((context_length,)), persistent=False)
-        self.blocks = build_blocks(depth, embed_dim, num_heads, mlp_ratio, attention)
-        self.norm = LayerNorm(embed_dim)
+        self.add_blocks()
 
     def embed(self, ids: Tensor) -> Tensor:
         """Token embeddings (B, T, C) of ids (B, T), before positions."""

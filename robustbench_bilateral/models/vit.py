@@ -9,65 +9,33 @@ normalises them with its own ``mean`` / ``std`` buffers, ``(x - mean) / std`` pe
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 import torch
-from timm.layers import LayerNorm, PatchEmbed
-from timm.models import register_model
+from timm.layers import PatchEmbed
 from torch import Tensor, nn
 
-from ..attention import AttentionConfig, as_config, build_blocks, plan_positions
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
+from ..attention import AttentionConfig, as_config
+from ..normalization import IMAGENET_MEAN, IMAGENET_STD
+from .stack import AttentionModel, StackKwargs
 
 
-@dataclass(frozen=True)
-class Preset:
-    """A named ViT: constructor defaults, the position kernel a variant name gets, a one-line summary."""
-
-    kwargs: dict[str, Any]
-    pos_kernel: str
-    summary: str
-
-
-PRESETS: dict[str, Preset] = {
-    "bilat_vit_tiny_28": Preset(
-        dict(img_size=28, in_chans=1, patch_size=4, embed_dim=128, depth=4, num_heads=4, mlp_ratio=2.0,
-             num_classes=10, mean=(0.2860,), std=(0.3530,)),
-        "sinusoidal", "28 px grey images (Fashion-MNIST): patch 4, dim 128, depth 4, 4 heads, mlp 2, 10 classes",
-    ),
-    "bilat_vit_tiny_32": Preset(
-        dict(img_size=32, in_chans=3, patch_size=4, embed_dim=192, depth=6, num_heads=3, mlp_ratio=4.0,
-             num_classes=10, mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616)),
-        "sinusoidal", "32 px RGB images (CIFAR-10): patch 4, dim 192, depth 6, 3 heads, mlp 4, 10 classes",
-    ),
-    "bilat_deit_tiny_224": Preset(
-        dict(img_size=224, in_chans=3, patch_size=16, embed_dim=192, depth=12, num_heads=3, mlp_ratio=4.0,
-             num_classes=1000, mean=IMAGENET_MEAN, std=IMAGENET_STD),
-        "learned", "DeiT-Tiny at 224 px: patch 16, dim 192, depth 12, 3 heads, learned positions (loads deit_tiny_patch16_224)",
-    ),
-    "bilat_deit_small_224": Preset(
-        dict(img_size=224, in_chans=3, patch_size=16, embed_dim=384, depth=12, num_heads=6, mlp_ratio=4.0,
-             num_classes=1000, mean=IMAGENET_MEAN, std=IMAGENET_STD),
-        "learned", "DeiT-Small at 224 px: patch 16, dim 384, depth 12, 6 heads, learned positions (loads deit_small_patch16_224)",
-    ),
-}
-# Keyword arguments timm's create_model passes to every entrypoint; no weights ship, so they go unused.
-_TIMM_FACTORY_KEYS = ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir")
-
-
-class ViT(nn.Module):
+class ViT(AttentionModel):
     """ViT with a class token: patches -> blocks -> ``norm`` -> ``head`` on the class token.
 
     Positions (see ``attention.positions``): kernels that ignore ``positions`` (softmax) get them
     added to the tokens at the input (learned ``pos_embed`` (1, T, embed_dim) or fixed 2-D
     sinusoidal, class token at its reserved position); kernels that consume them (bilateral) get
-    the (T, P) position vectors in every block and nothing is added. ``pos_dim`` sets P.
+    the (T, P) position vectors in every block and nothing is added. ``stack`` sets the shape of the
+    blocks (``StackKwargs``: embed_dim, depth, num_heads, mlp_ratio, pos_dim = P).
     """
+
+    STACK_DEFAULTS = StackKwargs(embed_dim=192, depth=12, num_heads=3, mlp_ratio=4.0)
+    mean: Tensor
+    std: Tensor
+    pos_table: Tensor
 
     def __init__(
         self,
@@ -77,25 +45,18 @@ class ViT(nn.Module):
         patch_size: int = 16,
         in_chans: int = 3,
         num_classes: int = 1000,
-        embed_dim: int = 192,
-        depth: int = 12,
-        num_heads: int = 3,
-        mlp_ratio: float = 4.0,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
-        pos_dim: int | None = None,
+        **stack: Unpack[StackKwargs],
     ) -> None:
         super().__init__()
         if len(mean) != in_chans or len(std) != in_chans:
             raise ValueError(f"mean and std need {in_chans} values each, got {len(mean)} and {len(std)}")
-        self.attention_config = attention
         grid = (img_size // patch_size, img_size // patch_size)
-        self.position_plan = plan_positions(attention, embed_dim, grid, pos_dim)
-        self.model_kwargs = dict(
-            img_size=img_size, patch_size=patch_size, in_chans=in_chans, num_classes=num_classes,
-            embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=float(mlp_ratio),
-            mean=[float(m) for m in mean], std=[float(s) for s in std], pos_dim=self.position_plan.pos_dim,
-        )
+        own = dict(img_size=img_size, patch_size=patch_size, in_chans=in_chans, num_classes=num_classes,
+                   mean=[float(m) for m in mean], std=[float(s) for s in std])
+        self.init_stack(attention, grid, own, stack)
+        embed_dim = self.model_kwargs["embed_dim"]
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.patch_embed = PatchEmbed(img_size=img_size, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim)
@@ -105,8 +66,7 @@ class ViT(nn.Module):
             self.pos_embed = nn.Parameter(self.position_plan.init_learned(1 + grid[0] * grid[1]))
         else:
             self.register_buffer("pos_table", self.position_plan.table(grid, cls_token=True), persistent=False)
-        self.blocks = build_blocks(depth, embed_dim, num_heads, mlp_ratio, attention)
-        self.norm = LayerNorm(embed_dim)
+        self.add_blocks()
         self.head = nn.Linear(embed_dim, num_classes)
 
     def forward(self, images: Tensor) -> Tensor:
@@ -120,19 +80,48 @@ class ViT(nn.Module):
         return self.head(self.norm(x)[:, 0])
 
 
-def create_vit(name: str, variant: str | AttentionConfig = "softmax", **kwargs: Any) -> ViT:
-    """ViT preset ``name`` (a key of ``PRESETS``) with attention ``variant``; kwargs override the preset.
+@dataclass(frozen=True)
+class ViTPreset:
+    """A named ViT: constructor defaults, the position kernel a variant name gets, a one-line summary.
 
-    A variant given by name gets the preset's position kernel (learned for the DeiT shapes, so
-    timm DeiT weights load); a config is used as it is.
+    ``models/__init__.py`` registers each preset with the model registry and with timm.
     """
-    preset = PRESETS[name]
-    model = ViT(attention=as_config(variant, preset.pos_kernel), **{**preset.kwargs, **kwargs})
-    model.model_name = name
-    return model
+
+    name: str
+    kwargs: dict[str, Any]
+    pos_kernel: str
+    summary: str
+
+    def build(self, variant: str | AttentionConfig = "softmax", **kwargs: Any) -> ViT:
+        """This ViT with attention ``variant``; kwargs override the preset.
+
+        A variant given by name gets the preset's position kernel (learned for the DeiT shapes, so
+        timm DeiT weights load); a config is used as it is.
+        """
+        model = ViT(attention=as_config(variant, self.pos_kernel), **{**self.kwargs, **kwargs})
+        model.model_name = self.name
+        return model
+
+    def timm_entrypoint(self) -> Callable[..., ViT]:
+        """A timm model entrypoint named after the preset (for ``timm.models.register_model``)."""
+
+        def entrypoint(pretrained: bool = False, **kwargs: Any) -> ViT:
+            if pretrained:
+                raise ValueError(f"{self.name} ships no pretrained weights; load a checkpoint instead")
+            for key in _TIMM_FACTORY_KEYS:
+                kwargs.pop(key, None)
+            return self.build(**kwargs)
+
+        entrypoint.__name__ = entrypoint.__qualname__ = self.name
+        entrypoint.__doc__ = self.summary
+        return entrypoint
 
 
-def load_timm_state_dict(model: ViT, state_dict: Mapping[str, Tensor], *, strict: bool = True) -> list[str]:
+# Keyword arguments timm's create_model passes to every entrypoint; no weights ship, so they go unused.
+_TIMM_FACTORY_KEYS = ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir")
+
+
+def load_timm_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], *, strict: bool = True) -> list[str]:
     """Load a timm ``VisionTransformer`` state dict (or our own) into ``model``.
 
     Names map one to one (timm's identity layers hold no tensors), so no key is renamed. Every key
@@ -153,35 +142,3 @@ def load_timm_state_dict(model: ViT, state_dict: Mapping[str, Tensor], *, strict
         raise RuntimeError(f"state dict does not fit {type(model).__name__}: " + "; ".join(problems))
     model.load_state_dict(state_dict, strict=False)
     return missing
-
-
-def _timm_entrypoint(name: str, pretrained: bool, kwargs: dict[str, Any]) -> ViT:
-    if pretrained:
-        raise ValueError(f"{name} ships no pretrained weights; load a checkpoint instead")
-    for key in _TIMM_FACTORY_KEYS:
-        kwargs.pop(key, None)
-    return create_vit(name, **kwargs)
-
-
-@register_model
-def bilat_vit_tiny_28(pretrained: bool = False, **kwargs: Any) -> ViT:
-    """28 px, 1 channel, patch 4, dim 128, depth 4, 4 heads, mlp_ratio 2, 10 classes (Fashion-MNIST)."""
-    return _timm_entrypoint("bilat_vit_tiny_28", pretrained, kwargs)
-
-
-@register_model
-def bilat_vit_tiny_32(pretrained: bool = False, **kwargs: Any) -> ViT:
-    """32 px, 3 channels, patch 4, dim 192, depth 6, 3 heads, 10 classes (CIFAR-10 statistics)."""
-    return _timm_entrypoint("bilat_vit_tiny_32", pretrained, kwargs)
-
-
-@register_model
-def bilat_deit_tiny_224(pretrained: bool = False, **kwargs: Any) -> ViT:
-    """DeiT-Tiny shape: 224 px, patch 16, dim 192, depth 12, 3 heads, 1000 classes, ImageNet mean/std."""
-    return _timm_entrypoint("bilat_deit_tiny_224", pretrained, kwargs)
-
-
-@register_model
-def bilat_deit_small_224(pretrained: bool = False, **kwargs: Any) -> ViT:
-    """DeiT-Small shape: 224 px, patch 16, dim 384, depth 12, 6 heads, 1000 classes, ImageNet mean/std."""
-    return _timm_entrypoint("bilat_deit_small_224", pretrained, kwargs)

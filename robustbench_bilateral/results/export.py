@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from robustbench_bilateral.atomic import write_atomic
-from robustbench_bilateral.results.row import ROW_FIELDS, ResultRow, ThreatFamily
+from robustbench_bilateral.enums import ThreatFamily
+from robustbench_bilateral.results.row import ROW_FIELDS, ResultRow
 from robustbench_bilateral.results.store import ResultStore
 from robustbench_bilateral.results.views import PRIMARY_METRICS
 

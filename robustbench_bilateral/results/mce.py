@@ -2,7 +2,7 @@
 
 Errors are top-1 error rates in [0, 1]: ``err = 1 - accuracy`` of a stored ``accuracy`` row.
 For a model ``f``, a reference ``b``, corruptions ``c`` and the evaluated severities ``s``
-(Hendrycks & Dietterich, 2019)::
+(Hendrycks et al., ICLR 2019)::
 
     CE_c          = sum_s err_f(s, c) / sum_s err_b(s, c)
     relative CE_c = sum_s (err_f(s, c) - err_f(clean)) / sum_s (err_b(s, c) - err_b(clean))
@@ -24,8 +24,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from robustbench_bilateral.corruptions import CORRUPTIONS, GROUPS
+from robustbench_bilateral.enums import ThreatFamily
 from robustbench_bilateral.errors import BilatError
-from robustbench_bilateral.results.row import ResultRow, ThreatFamily
+from robustbench_bilateral.results.row import ResultRow
 
 ALEXNET_MIN_SIZE = 224
 """Input side (px) from which the AlexNet reference applies when no baseline checkpoint is chosen."""
@@ -127,7 +128,7 @@ def mean_corruption_error(model: ErrorProfile, reference: ErrorProfile, relative
 
 def column_group(corruption: str) -> str:
     """Summary group of a corruption: ``held-out`` for the 4 extra ones, else its ImageNet-C group."""
-    entry = CORRUPTIONS[corruption]
+    entry = CORRUPTIONS.get(corruption)
     return HELD_OUT if entry.held_out else entry.group
 
 

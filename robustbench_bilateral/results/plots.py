@@ -33,8 +33,8 @@ Series = dict[str, list[tuple[float, float]]]
 def panel(params: dict) -> str:
     """The panel of a row's figure: its corruption's group, word-swap replacement or noise kind; "" for none."""
     if "corruption" in params:
-        entry = CORRUPTIONS.get(params["corruption"])
-        return entry.group if entry else str(params["corruption"])
+        name = params["corruption"]
+        return CORRUPTIONS.get(name).group if name in CORRUPTIONS else str(name)
     return next((str(params[key]) for key in ("replacement", "kind") if key in params), "")
 
 

@@ -6,18 +6,9 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from enum import Enum
 from typing import Any
 
-
-class ThreatFamily(str, Enum):
-    """What kind of perturbation a threat applies."""
-
-    CLEAN = "clean"
-    NOISE = "noise"
-    CORRUPTION = "corruption"
-    WORDSWAP = "wordswap"
-    ADVERSARIAL = "adversarial"
+from robustbench_bilateral.enums import ThreatFamily
 
 
 def canonical_json(value: Any) -> str:
@@ -28,6 +19,22 @@ def canonical_json(value: Any) -> str:
 def _json_value(value: Any) -> Any:
     """``value`` as JSON reads it back (tuples become lists); raises ``TypeError`` if not JSON-safe."""
     return json.loads(canonical_json(value))
+
+
+DIGITS = {"perplexity": 2, "mce": 3}
+"""Decimals of a metric's value as text; every other metric (a proportion) gets 4."""
+
+
+def format_value(value: float, metric: str, *, percent: bool = False, signed: bool = False) -> str:
+    """A value of ``metric`` as text: ``DIGITS[metric]`` decimals (perplexity 2, mCE 3, a proportion
+    such as accuracy 4) or, with ``percent``, ``100 * value`` to 1 decimal; ``signed`` writes ``+``
+    for positive numbers (deltas); NaN (a value that cannot be computed) is ``n/a``."""
+    if math.isnan(value):
+        return "n/a"
+    sign = "+" if signed else ""
+    if percent:
+        return f"{100 * value:{sign}.1f}"
+    return f"{value:{sign}.{DIGITS.get(metric, 4)}f}"
 
 
 @dataclass(frozen=True)
@@ -77,10 +84,14 @@ class ResultRow:
         parts = [self.threat] + [f"{key}={canonical_json(value)}" for key, value in sorted(self.params.items())]
         return " ".join(parts)
 
-    def value_text(self) -> str:
-        """The value with its interval, e.g. ``0.8125 [0.7841, 0.8377]`` (perplexity to 2 decimals)."""
-        digits = 2 if self.metric == "perplexity" else 4
-        return f"{self.value:.{digits}f} [{self.ci_low:.{digits}f}, {self.ci_high:.{digits}f}]"
+    def interval_text(self, percent: bool = False) -> str:
+        """The 95 % interval as ``[low, high]``, each bound written by ``format_value``."""
+        low, high = (format_value(bound, self.metric, percent=percent) for bound in (self.ci_low, self.ci_high))
+        return f"[{low}, {high}]"
+
+    def value_text(self, percent: bool = False) -> str:
+        """The value with its interval, e.g. ``0.8125 [0.7841, 0.8377]`` or, ``percent``, ``81.2 [78.4, 83.8]``."""
+        return f"{format_value(self.value, self.metric, percent=percent)} {self.interval_text(percent)}"
 
     def to_record(self) -> dict[str, Any]:
         """Flat form for tables and SQLite: enum as its value, params/flags/versions as canonical JSON."""

@@ -1,10 +1,11 @@
-"""Confidence intervals of the reported metrics."""
+"""The reported metrics that are more than a ratio of counts, and confidence intervals of all of them."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 Z_95 = 1.959964
 
@@ -26,9 +27,14 @@ def wilson_interval(k: int, n: int, z: float = Z_95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def perplexity(nll: np.ndarray, counts: np.ndarray) -> float:
-    """Per-unit perplexity ``exp(sum nll / sum counts)`` (nats summed over windows, units counted)."""
-    return float(np.exp(np.sum(nll, dtype=np.float64) / np.sum(counts)))
+def perplexity(nll: ArrayLike, counts: ArrayLike) -> float:
+    """Per-word perplexity ``exp(sum nll / sum counts)``.
+
+    ``nll`` holds negative log-likelihoods in nats (one sum per window), ``counts`` the words each
+    window scores (``<eos>`` counts as a word); NumPy arrays or CPU tensors. The sum of ``nll`` is
+    taken in float64.
+    """
+    return float(np.exp(np.sum(np.asarray(nll), dtype=np.float64) / np.sum(np.asarray(counts))))
 
 
 def bootstrap_perplexity_interval(
@@ -37,7 +43,7 @@ def bootstrap_perplexity_interval(
     """Percentile bootstrap 95 % interval of ``perplexity`` over windows.
 
     Each resample draws ``len(nll)`` windows with replacement (NumPy PCG64 seeded by ``seed``)
-    and computes ``exp(sum nll / sum counts)`` on them; the bounds are the 2.5th and 97.5th
+    and computes ``perplexity`` (``exp(sum nll / sum counts)``) on them; the bounds are the 2.5th and 97.5th
     percentiles of the ``n_resamples`` values.
     """
     nll = np.asarray(nll, dtype=np.float64)
@@ -48,6 +54,6 @@ def bootstrap_perplexity_interval(
     values = np.empty(n_resamples)
     for resample in range(n_resamples):
         picks = generator.integers(0, len(nll), size=len(nll))
-        values[resample] = np.exp(nll[picks].sum() / counts[picks].sum())
+        values[resample] = perplexity(nll[picks], counts[picks])
     low, high = np.percentile(values, [2.5, 97.5])
     return float(low), float(high)

@@ -12,7 +12,6 @@ integers as little-endian int64, floats as little-endian float64).
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import struct
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from robustbench_bilateral.atomic import atomic_file
 from robustbench_bilateral.errors import BilatError
 from robustbench_bilateral.results.row import ROW_FIELDS, ResultRow, canonical_json
 
@@ -95,23 +95,20 @@ def _check_header(path: Path) -> None:
 
 
 def _create(path: Path) -> None:
-    """Write an empty store with its schema to a temporary file, then rename it to ``path``.
+    """Write an empty store with its schema through ``atomic.atomic_file``.
 
     A run killed at any moment leaves either no store or a complete empty one, never a file
     whose header is not yet ours.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    partial.unlink(missing_ok=True)
-    connection = sqlite3.connect(partial, isolation_level=None)
-    try:
-        connection.execute("BEGIN")
-        for statement in _SCHEMA:
-            connection.execute(statement)
-        connection.execute("COMMIT")
-    finally:
-        connection.close()
-    os.replace(partial, path)
+    with atomic_file(path) as partial:
+        connection = sqlite3.connect(partial, isolation_level=None)
+        try:
+            connection.execute("BEGIN")
+            for statement in _SCHEMA:
+                connection.execute(statement)
+            connection.execute("COMMIT")
+        finally:
+            connection.close()
 
 
 class ResultStore:

@@ -60,10 +60,6 @@ class WordVocab:
         """Id of ``word`` (``unk_id`` if unknown)."""
         return self._ids.get(word, self.unk_id)
 
-    def word(self, index: int) -> str:
-        """Word of id ``index``."""
-        return self._words[index]
-
     def encode_line(self, line: str) -> list[int]:
         """Ids of ``line.split()`` followed by ``<eos>``."""
         return [self.index(w) for w in line.split()] + [self.eos_id]

@@ -1,8 +1,7 @@
-"""Sliding-window negative log-likelihood and per-word perplexity of a causal language model."""
+"""Sliding-window negative log-likelihood of a causal language model (its perplexity: ``results.stats.perplexity``)."""
 
 from __future__ import annotations
 
-import math
 from itertools import groupby
 
 import torch
@@ -68,9 +67,4 @@ def sliding_window_nll(
     finally:
         model.train(was_training)
     return nll, counts
-
-
-def perplexity(nll: Tensor, counts: Tensor) -> float:
-    """Per-token (per-word, ``<eos>`` included) perplexity ``exp(sum nll / sum counts)``."""
-    return math.exp(float(nll.sum()) / int(counts.sum()))
 

@@ -1,4 +1,5 @@
-"""Training recipes: the model, optimiser and schedule settings of each preset.
+"""Training recipes: the model, optimiser and schedule settings of each preset (registered in
+``training/__init__.py``).
 
 ``smoke`` presets train for seconds (a pipeline check, and the checkpoints of the tests);
 ``quick`` presets fit a few minutes on 2 CPU cores. ``paper`` follows the DeiT recipe (Touvron et
@@ -12,7 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, replace
 
-from robustbench_bilateral.errors import InputError
+from robustbench_bilateral.errors import FieldError
+from robustbench_bilateral.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -53,64 +55,30 @@ class Recipe:
         return asdict(self)
 
 
-PRESETS: dict[tuple[str, str], Recipe] = {
-    ("image", "smoke"): Recipe(
-        model="bilat_vit_tiny_28",
-        model_kwargs={"patch_size": 7, "embed_dim": 32, "depth": 1, "num_heads": 2, "mlp_ratio": 2.0},
-        batch_size=64,
-        lr=3e-3,
-        steps_per_epoch=60,
-    ),
-    ("image", "quick"): Recipe(
-        model="bilat_vit_tiny_28",
-        model_kwargs={"patch_size": 7, "embed_dim": 128, "depth": 4, "num_heads": 4, "mlp_ratio": 2.0},
-        epochs=4,
-        batch_size=128,
-        lr=2e-3,
-        warmup_fraction=0.05,
-    ),
-    ("image", "paper"): Recipe(
-        model="bilat_deit_small_224",
-        epochs=300,
-        batch_size=1024,
-        lr=5e-4 * 1024 / 512,
-        min_lr=1e-5 * 5e-4 * 1024 / 512,
-        warmup_fraction=5 / 300,
-        label_smoothing=0.1,
-        grad_clip=None,
-        mixup=0.8,
-        cutmix=1.0,
-    ),
-    ("language", "quick"): Recipe(
-        model="bilat_lm",
-        model_kwargs={"context_length": 64, "embed_dim": 128, "depth": 2, "num_heads": 4, "mlp_ratio": 4.0},
-        epochs=1,
-        batch_size=32,
-        lr=3e-3,
-        weight_decay=0.01,
-        steps_per_epoch=800,
-        vocab_size=8192,
-    ),
-    ("language", "smoke"): Recipe(
-        model="bilat_lm",
-        model_kwargs={"context_length": 32, "embed_dim": 32, "depth": 1, "num_heads": 2, "mlp_ratio": 2.0},
-        batch_size=16,
-        lr=3e-3,
-        weight_decay=0.01,
-        steps_per_epoch=60,
-    ),
-}
-PRESET_NAMES: tuple[str, ...] = tuple(dict.fromkeys(preset for _, preset in PRESETS))
+@dataclass(frozen=True)
+class TrainingPreset:
+    """A named preset: its recipe for each task kind, and the line ``bilat-eval train --help`` shows."""
+
+    summary: str
+    image: Recipe | None = None
+    language: Recipe | None = None
+
+    def kinds(self) -> tuple[str, ...]:
+        """The task kinds (``image``, ``language``) this preset has a recipe for."""
+        return tuple(kind for kind in ("image", "language") if getattr(self, kind) is not None)
+
+
+PRESETS: Registry[TrainingPreset] = Registry("training preset", "bilat-eval train --help")
 
 
 def recipe_for(kind: str, preset: str, epochs: int | None = None) -> Recipe:
     """The preset recipe for ``kind`` ("image" or "language"), with ``epochs`` overridden if given."""
-    if (kind, preset) not in PRESETS:
-        valid = ", ".join(p for k, p in PRESETS if k == kind)
-        raise InputError(f"no '{preset}' preset for {kind} tasks: choose one of {valid}")
-    recipe = PRESETS[(kind, preset)]
+    recipe = getattr(PRESETS.get(preset), kind)
+    if recipe is None:
+        valid = ", ".join(name for name, entry in PRESETS.items() if kind in entry.kinds())
+        raise FieldError("preset", f"no '{preset}' preset for {kind} tasks: choose one of {valid}")
     if epochs is not None:
         if epochs < 1:
-            raise InputError(f"--epochs must be at least 1, got {epochs}")
+            raise FieldError("epochs", f"must be at least 1, got {epochs}")
         recipe = replace(recipe, epochs=epochs)
     return recipe

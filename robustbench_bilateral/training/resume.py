@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from robustbench_bilateral.atomic import atomic_file
 from robustbench_bilateral.errors import BilatError
 
 STATE_KEY = "bilat_eval_resume"
@@ -23,9 +23,8 @@ def save_resume_state(path: Path, optimizer: torch.optim.Optimizer, epoch: int, 
         for name, value in slots.items()
     }
     meta = {"epoch": epoch, "step": step, "param_groups": state["param_groups"]}
-    partial = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(partial), metadata={STATE_KEY: json.dumps(meta)})
-    os.replace(partial, path)
+    with atomic_file(path) as partial:
+        save_file(tensors, str(partial), metadata={STATE_KEY: json.dumps(meta)})
 
 
 def load_resume_state(path: Path, optimizer: torch.optim.Optimizer) -> tuple[int, int]:

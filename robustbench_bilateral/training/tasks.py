@@ -10,8 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robustbench_bilateral.data import DataSource, Task, image_tensors, text_lines
+from robustbench_bilateral.data import DataSource, image_tensors, text_lines
+from robustbench_bilateral.enums import Task
 from robustbench_bilateral.errors import InputError
+from robustbench_bilateral.results.stats import perplexity
 from robustbench_bilateral.rng import example_seed
 from robustbench_bilateral.text import WordVocab, sliding_window_nll
 from robustbench_bilateral.training.recipes import Recipe
@@ -136,7 +138,7 @@ class LanguageTask:
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
         """Per-word test perplexity ``exp(sum NLL / words)`` from the sliding window."""
         nll, counts = sliding_window_nll(model, self.test_ids, self.context, batch_size=64, device=device)
-        return {"test_perplexity": math.exp(float(nll.sum()) / float(counts.sum()))}
+        return {"test_perplexity": perplexity(nll.cpu().numpy(), counts.cpu().numpy())}
 
     def unigram_perplexity(self) -> float:
         """Perplexity of the training unigram distribution on the test stream (same vocabulary)."""

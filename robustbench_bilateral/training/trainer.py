@@ -18,11 +18,12 @@ import pandas as pd
 import torch
 from safetensors.torch import load_model
 
+from robustbench_bilateral.atomic import write_atomic
+from robustbench_bilateral.attention import parse_variant
 from robustbench_bilateral.checkpoint import read_metadata, save_checkpoint
 from robustbench_bilateral.data import load_source
 from robustbench_bilateral.errors import InputError
 from robustbench_bilateral.models import create_model
-from robustbench_bilateral.atomic import write_atomic
 from robustbench_bilateral.training.recipes import recipe_for
 from robustbench_bilateral.training.resume import load_resume_state, save_resume_state
 from robustbench_bilateral.training.tasks import build_task, task_kind
@@ -58,12 +59,17 @@ def train(
     fresh: bool = False,
     on_event: Callable[[dict], None] = lambda event: None,
 ) -> TrainResult:
-    """Train (or resume, or reuse) one checkpoint of ``variant`` on ``dataset``.
+    """Train (or resume, or reuse) one checkpoint of ``variant`` on ``dataset`` with training preset ``preset``.
+
+    A bad ``variant`` or ``epochs`` (or a preset without a recipe for the task) raises a
+    ``FieldError`` naming that argument; an unknown ``dataset`` or ``preset`` an ``InputError``
+    listing the valid names.
 
     ``on_event`` receives ``{"event": "start", "epochs", "steps_per_epoch", "start_epoch"}``, then
     ``{"event": "step", "epoch", "step", "loss", "items_per_s", "lr"}`` per optimiser step and
     ``{"event": "epoch", "epoch", "metrics"}`` per finished epoch.
     """
+    variant_name = parse_variant(variant).name
     source = load_source(dataset)
     recipe = recipe_for(task_kind(source), preset, epochs)
     run_dir = Path(run_dir)
@@ -72,13 +78,13 @@ def train(
         for path in [*run_dir.glob("epoch-*.safetensors"), final, run_dir / RESUME_NAME, run_dir / CURVE_NAME]:
             path.unlink(missing_ok=True)
     if final.exists():
-        return _reuse(final, dataset, variant, recipe.to_dict(), seed)
+        return _reuse(final, dataset, variant_name, recipe.to_dict(), seed)
 
     task = build_task(source, recipe)
     torch.manual_seed(seed)
     model = create_model(recipe.model, variant=variant, **recipe.model_kwargs, **task.model_kwargs()).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    start_epoch, step, curve = _resume(run_dir, model, optimizer, dataset, variant, recipe.to_dict(), seed)
+    start_epoch, step, curve = _resume(run_dir, model, optimizer, dataset, variant_name, recipe.to_dict(), seed)
     steps_per_epoch = task.steps_per_epoch()
     total_steps = recipe.epochs * steps_per_epoch
     on_event({"event": "start", "epochs": recipe.epochs, "steps_per_epoch": steps_per_epoch, "start_epoch": start_epoch})
@@ -87,8 +93,8 @@ def train(
         model.train()
         started = time.perf_counter()
         losses = []
-        for batch in task.batches(seed, epoch):
-            batch = tuple(part.to(device) for part in batch)
+        for host_batch in task.batches(seed, epoch):
+            batch = tuple(part.to(device) for part in host_batch)
             lr = recipe.lr_at(step, total_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -122,28 +128,26 @@ def train(
     return TrainResult(final, read_metadata(final)["metrics"], start_epoch, reused=False)
 
 
-def _same_run(meta: dict, dataset: str, variant: str, recipe: dict, seed: int) -> bool:
-    from robustbench_bilateral.attention import parse_variant
-
+def _same_run(meta: dict, dataset: str, variant_name: str, recipe: dict, seed: int) -> bool:
     return (meta.get("dataset"), meta.get("variant"), meta.get("recipe"), meta.get("seed")) == (
-        dataset, parse_variant(variant).name, recipe, seed)
+        dataset, variant_name, recipe, seed)
 
 
-def _reuse(final: Path, dataset: str, variant: str, recipe: dict, seed: int) -> TrainResult:
+def _reuse(final: Path, dataset: str, variant_name: str, recipe: dict, seed: int) -> TrainResult:
     meta = read_metadata(final)
-    if not _same_run(meta, dataset, variant, recipe, seed):
+    if not _same_run(meta, dataset, variant_name, recipe, seed):
         raise InputError(f"{final.parent} holds a finished run with other settings: choose another --out or add --fresh")
     return TrainResult(final, meta["metrics"], int(meta["epoch"]), reused=True)
 
 
-def _resume(run_dir: Path, model, optimizer, dataset: str, variant: str, recipe: dict, seed: int):
+def _resume(run_dir: Path, model, optimizer, dataset: str, variant_name: str, recipe: dict, seed: int):
     """Load the last finished epoch's weights and optimiser state; returns (epoch, step, curve rows)."""
     resume = run_dir / RESUME_NAME
     if not resume.exists():
         return 0, 0, []
     epoch, step = load_resume_state(resume, optimizer)
     checkpoint = epoch_path(run_dir, epoch)
-    if not _same_run(read_metadata(checkpoint), dataset, variant, recipe, seed):
+    if not _same_run(read_metadata(checkpoint), dataset, variant_name, recipe, seed):
         raise InputError(f"{run_dir} holds an unfinished run with other settings: choose another --out or add --fresh")
     load_model(model, str(checkpoint), strict=True)
     curve_path = run_dir / CURVE_NAME

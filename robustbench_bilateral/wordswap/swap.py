@@ -34,10 +34,10 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from robustbench_bilateral.errors import InputError
 from robustbench_bilateral.rng import example_seed
+from robustbench_bilateral.text.vocab import AAA
 from robustbench_bilateral.wordswap.wordnet import synonyms
 
 EDGE = string.punctuation.replace("'", "") + "\u2018\u2019\u201c\u201d"
-AAA_TOKEN = "AAA"
 
 
 class Replacement(str, Enum):
@@ -131,8 +131,9 @@ class WordSwapper:
     def _replace(self, token: str, rng: random.Random) -> str | None:
         """The token that replaces ``token``, or None for a word without a synonym."""
         if self.replacement is Replacement.AAA:
-            return AAA_TOKEN
+            return AAA
         before, core, after = split_core(token)
+        new: str | None
         if self.replacement is Replacement.RANDOM:
             new = rng.choices(self._words, cum_weights=self._cumulative)[0]
         elif self.replacement is Replacement.TYPO:

@@ -10,22 +10,23 @@ in proportion to their training counts; ``synonym`` picks among the synonyms in 
 
 from __future__ import annotations
 
-from robustbench_bilateral.engine import register_threat
 from robustbench_bilateral.engine.language import TextThreat, WordCounts
-from robustbench_bilateral.results.row import ThreatFamily
-from robustbench_bilateral.wordswap.swap import Replacement, WordSwapper, check_rate, parse_replacement
+from robustbench_bilateral.engine.threat import Param
+from robustbench_bilateral.enums import ThreatFamily
+from robustbench_bilateral.wordswap.swap import Replacement, WordSwapper
 
 
-@register_threat
 class WordSwap(TextThreat):
     """Per line, ``max(1, int(rate * words))`` random non-stop-words become ``replacement`` (none at rate 0)."""
 
     name = "wordswap"
     family = ThreatFamily.WORDSWAP
-
-    def __init__(self, rate: float = 0.015, replacement: str = Replacement.AAA.value) -> None:
-        check_rate(float(rate))
-        super().__init__(rate=float(rate), replacement=parse_replacement(replacement).value)
+    summary = "Word swaps in the evaluation text: per line, max(1, int(rate * words)) non-stop-words replaced."
+    parameters = (
+        Param("rate", float, 0.015, "share of a line's words swapped", minimum=0.0, maximum=1.0),
+        Param("replacement", str, Replacement.AAA.value, "what a swapped word becomes",
+              choices=tuple(replacement.value for replacement in Replacement)),
+    )
 
     def apply_text(self, lines: list[str], seed: int, word_counts: WordCounts) -> list[str]:
         replacement = Replacement(self.params["replacement"])

@@ -15,6 +15,7 @@ import warnings
 from functools import lru_cache
 from pathlib import Path
 
+from robustbench_bilateral.atomic import atomic_folder
 from robustbench_bilateral.errors import BilatError
 from robustbench_bilateral.paths import cache_dir
 
@@ -55,13 +56,12 @@ def wordnet():
             "(apt-get install wordnet-base) or set BILAT_EVAL_WORDNET"
         )
     root = cache_dir() / "wordnet"
+    if not root.exists():
+        with atomic_folder(root) as partial:
+            shutil.copytree(source, partial, dirs_exist_ok=True)
+            (partial / "lexnames").write_text(lexnames_table())
     if not (root / "lexnames").exists():
-        partial = root.with_name(".wordnet.partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        shutil.copytree(source, partial)
-        (partial / "lexnames").write_text(lexnames_table())
-        shutil.rmtree(root, ignore_errors=True)
-        partial.rename(root)
+        raise BilatError(f"{root} is not a WordNet copy of bilat-eval (no lexnames): delete it, the next use rebuilds it")
     if str(root) not in nltk.data.path:
         nltk.data.path.append(str(root))
 

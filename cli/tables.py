@@ -1,0 +1,187 @@
+"""Terminal tables of result rows and comparisons; every number is written by ``results.row.format_value``.
+
+A cell of a grid is the value over its 95 % interval; `` !`` after the value marks a row with
+sanity flags (``results.sanity``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from rich.table import Table
+
+from robustbench_bilateral.engine import Threat
+from robustbench_bilateral.report import Report
+from robustbench_bilateral.results.compare import Comparison
+from robustbench_bilateral.results.mce import COLUMN_GROUPS, CorruptionSummary
+from robustbench_bilateral.results.row import ResultRow, format_value
+from robustbench_bilateral.results.sanity import FLAG_MEANINGS
+
+MAX_GRID_COLUMNS = 8
+
+
+def row_cell(row: ResultRow, percent: bool = False) -> str:
+    """``value [!]`` over ``[low, high]`` on the next line, e.g. ``81.2 !`` / ``[77.6, 84.4]`` with ``percent``."""
+    mark = " !" if row.flags else ""
+    return f"{format_value(row.value, row.metric, percent=percent)}{mark}\n{row.interval_text(percent)}"
+
+
+def rows_table(rows: Iterable[ResultRow], title: str | None = None) -> Table:
+    """Every row: checkpoint and variant, threat with parameters, metric, value [95 % CI], n."""
+    table = Table(title=title)
+    table.add_column("checkpoint / variant")
+    table.add_column("threat")
+    table.add_column("metric")
+    table.add_column("value [95% CI]", justify="right")
+    table.add_column("n", justify="right")
+    for row in rows:
+        table.add_row(f"{row.checkpoint} / {row.variant}", row.threat_label, row.metric, row.value_text(), str(row.n))
+    return table
+
+
+def rate_table(rows: Iterable[ResultRow], title: str | None = None) -> Table:
+    """Perplexity ``value [95% CI]`` of each ``checkpoint / variant`` (rows, in order of first
+    appearance) at each word-swap ``rate`` (columns, ascending); rows of other threats or metrics
+    are left out, a missing cell shows ``-``."""
+    cells: dict[tuple[str, str], dict[float, str]] = {}
+    rates: set[float] = set()
+    for row in rows:
+        if row.threat != "wordswap" or row.metric != "perplexity":
+            continue
+        rate = float(row.params["rate"])
+        rates.add(rate)
+        cells.setdefault((row.checkpoint, row.variant), {})[rate] = row.value_text()
+    table = Table(title=title)
+    table.add_column("checkpoint / variant")
+    for rate in sorted(rates):
+        table.add_column(f"rate {rate:g}", justify="right")
+    for (checkpoint, variant), by_rate in cells.items():
+        table.add_row(f"{checkpoint} / {variant}", *(by_rate.get(rate, "-") for rate in sorted(rates)))
+    return table
+
+
+def attack_tables(threats: dict[tuple[str, str], Threat], clean: Threat, checkpoints: Sequence[str],
+                  accuracy: dict[tuple[str, int], ResultRow], title: str) -> list[tuple[Table, list[str]]]:
+    """One table per attack (variants as rows; clean, then eps as columns, accuracy in percent) with its
+    warning lines, one per variant and flag.
+
+    ``threats[(attack, eps as written)]`` are the attacks in table order;
+    ``accuracy[(checkpoint, id(threat))]`` is the stored accuracy row of that checkpoint and threat.
+    """
+    variants = [accuracy[(path, id(clean))].variant for path in checkpoints]
+    names = [f"{variant} ({path})" if variants.count(variant) > 1 else variant for variant, path in zip(variants, checkpoints)]
+    by_attack: dict[str, list[tuple[str, Threat]]] = defaultdict(list)
+    for (attack, label), threat in threats.items():
+        by_attack[attack].append((label, threat))
+    tables = []
+    for columns in by_attack.values():
+        table = Table(title=f"{columns[0][1].name}: {title}")
+        table.add_column("variant")
+        table.add_column("clean", justify="right")
+        for label, _ in columns:
+            table.add_column(f"eps {label}", justify="right")
+        flagged: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for name, path in zip(names, checkpoints):
+            cells = [accuracy[(path, id(threat))] for _, threat in columns]
+            table.add_row(name, *(row_cell(row, percent=True) for row in [accuracy[(path, id(clean))], *cells]))
+            for (label, _), row in zip(columns, cells):
+                for flag in row.flags:
+                    flagged[(name, flag)].append(label)
+        warnings = [f"warning: {name}: {flag} at eps {', '.join(labels)} ({FLAG_MEANINGS.get(flag, flag)})"
+                    for (name, flag), labels in flagged.items()]
+        tables.append((table, warnings))
+    return tables
+
+
+def comparison_grids(report: Report) -> list[Table]:
+    """One grid per threat name and metric (clean first): variants x parameter settings."""
+    by_threat: dict[tuple[str, str], list[Comparison]] = {}
+    for comparison in report.comparisons:
+        by_threat.setdefault((comparison.threat, comparison.metric), []).append(comparison)
+    return [_grid(f"{name} ({metric})", items, report.baseline) for (name, metric), items in by_threat.items()]
+
+
+def _grid(threat: str, comparisons: list[Comparison], baseline: str) -> Table:
+    """Variants x settings, the best value of each column in bold; a threat with more than
+    ``MAX_GRID_COLUMNS`` settings shows each variant's mean over them instead (every setting is in
+    ``comparison.csv``). Headers show only the parameters that vary."""
+    columns = list(dict.fromkeys(comparison.threat_label for comparison in comparisons))
+    if len(columns) > MAX_GRID_COLUMNS:
+        return _mean_grid(threat, comparisons, len(columns))
+    variants = list(dict.fromkeys(comparison.variant for comparison in comparisons))
+    cells = {(comparison.variant, comparison.threat_label): comparison for comparison in comparisons}
+    best = {label: _best(label, comparisons) for label in columns}
+    flagged = sorted({flag for comparison in comparisons for flag in comparison.flags})
+    caption = f"delta and p-value against {baseline}; bold: best per column"
+    if flagged:
+        caption += f"; ! sanity flags: {', '.join(flagged)}"
+    shared = set.intersection(*(set(label.split(" ")[1:]) for label in columns))
+    table = Table(title=" ".join([threat, *sorted(shared)]), caption=caption, show_lines=True)
+    table.add_column("variant", style="bold")
+    for label in columns:
+        varying = [part for part in label.split(" ")[1:] if part not in shared]
+        table.add_column("\n".join(varying) or label, justify="right")
+    for variant in variants:
+        table.add_row(variant, *(_comparison_cell(cells.get((variant, label)), best[label]) for label in columns))
+    return table
+
+
+def _mean_grid(threat: str, comparisons: list[Comparison], settings: int) -> Table:
+    """Each variant's mean value and mean delta against the baseline over the ``settings`` settings."""
+    table = Table(title=f"{threat}: mean over {settings} settings (each in comparison.csv)")
+    table.add_column("variant", style="bold")
+    table.add_column("mean value", justify="right")
+    table.add_column("mean delta", justify="right")
+    for variant in dict.fromkeys(comparison.variant for comparison in comparisons):
+        own = [comparison for comparison in comparisons if comparison.variant == variant]
+        deltas = [comparison.delta for comparison in own if comparison.delta is not None]
+        metric = own[0].metric
+        table.add_row(variant, format_value(sum(c.value for c in own) / len(own), metric),
+                      format_value(sum(deltas) / len(deltas), metric, signed=True) if deltas else "")
+    return table
+
+
+def _best(label: str, comparisons: list[Comparison]) -> float | None:
+    """The best value in column ``label``: the highest, or the lowest where lower is better."""
+    values = [(comparison.value, comparison.higher_is_better) for comparison in comparisons if comparison.threat_label == label]
+    if not values:
+        return None
+    return max(value for value, _ in values) if values[0][1] else min(value for value, _ in values)
+
+
+def _comparison_cell(comparison: Comparison | None, best: float | None) -> str:
+    """Value (± std over checkpoints), bold when best, `` !`` when flagged, then ``Δ delta p=...``."""
+    if comparison is None:
+        return ""
+    metric = comparison.metric
+    text = format_value(comparison.value, metric)
+    if comparison.std is not None:
+        text += f" ± {format_value(comparison.std, metric)} (n={comparison.n_checkpoints})"
+    if comparison.value == best:
+        text = f"[bold]{text}[/bold]"
+    if comparison.flags:
+        text += " !"
+    if comparison.delta is not None:
+        text += f"\nΔ {format_value(comparison.delta, metric, signed=True)}"
+        if comparison.p_value is not None:
+            text += f" p={comparison.p_value:.3g}"
+    return text
+
+
+def corruption_summary_table(summaries: Sequence[CorruptionSummary], reference: str, title: str) -> Table:
+    """One row per checkpoint: clean, per-group and mean corruption accuracy, mCE and relative mCE."""
+    groups = [group for group in COLUMN_GROUPS if any(group in summary.group_accuracy for summary in summaries)]
+    noises = list(dict.fromkeys(kind for summary in summaries for kind in summary.noise_accuracy))
+    table = Table(title=title)
+    table.add_column("variant", no_wrap=True)
+    for name in ["clean", *groups, *(f"additive {kind}" for kind in noises), "mean corr.", f"mCE vs {reference}",
+                 f"rel. mCE vs {reference}"]:
+        table.add_column(name, justify="right")
+    for summary in summaries:
+        accuracies = [summary.clean_accuracy, *(summary.group_accuracy.get(group, math.nan) for group in groups),
+                      *(summary.noise_accuracy.get(kind, math.nan) for kind in noises), summary.mean_accuracy]
+        table.add_row(summary.variant, *(format_value(value, "accuracy") for value in accuracies),
+                      format_value(summary.mce, "mce"), format_value(summary.relative_mce, "mce"))
+    return table

@@ -1,0 +1,139 @@
+"""The Python API: ``evaluate`` a model under threats and get the result rows as a DataFrame.
+
+The same path as the command line and batch specs: keyword arguments -> ``EvaluationSpec`` ->
+``plan_evaluation`` -> ``run_plan``, with the same store, cell keys and rows. A bad argument is a
+``FieldError`` named by the argument (``batch_size``, ``threats[1].eps``, ``data``, ``model``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+
+from robustbench_bilateral.device import resolve_device
+from robustbench_bilateral.errors import FieldError
+from robustbench_bilateral.evaluation import plan_evaluation, run_plan
+from robustbench_bilateral.module_checkpoint import module_checkpoint
+from robustbench_bilateral.results.export import tidy_frame
+from robustbench_bilateral.sources import GivenImages
+from robustbench_bilateral.spec import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_RUN,
+    DEFAULT_SPLIT,
+    CheckpointSource,
+    EvaluationSpec,
+    field_root,
+    renamed_fields,
+)
+
+ARGUMENT_NAMES = {"checkpoints": "model", "dataset": "data", "model": "model_name"}
+"""Spec fields whose argument of ``evaluate`` has another name; every other field is its own argument."""
+
+
+def argument_name(field: str) -> str:
+    """The argument of ``evaluate`` a spec field comes from: ``checkpoints[0]`` -> ``model``, ``threats[1].eps`` as it is."""
+    root, rest = field_root(field)
+    return "model" if root == "checkpoints" else ARGUMENT_NAMES.get(root, root) + rest
+
+
+def evaluate(
+    model: nn.Module | str | Path,
+    data: str | tuple[torch.Tensor, torch.Tensor] | None = None,
+    threats: Sequence[Any] = ("clean",),
+    *,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    n_examples: int = 0,
+    split: str = DEFAULT_SPLIT,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    out: str | Path | None = None,
+    run: str = DEFAULT_RUN,
+    fresh: bool = False,
+    model_name: str | None = None,
+) -> pd.DataFrame:
+    """Evaluate ``model`` on ``data`` under each of ``threats``; return one line per result row.
+
+    Parameters:
+        model: an image classifier (``nn.Module``) taking pixels in [0, 1] that normalises
+            inside ``forward`` (or give ``mean``/``std``), or a checkpoint path (``.safetensors``
+            from ``bilat-eval train``, ``.pt`` with ``model_name``, ``timm:NAME``). A module is
+            put in eval mode, moved to ``device`` and identified by the SHA-256 of its state
+            dict, so the same weights give the same cells.
+        data: a dataset name (``"fmnist"``, ``"mnist5k"``, ``"npy:PATH"``, ...; see
+            ``bilat-eval list datasets``), or ``(images, labels)`` tensors: float
+            (N, C, H, W) in [0, 1] and int64 (N,). ``None``: the checkpoint's own dataset.
+        threats: each a name (``"clean"``, ``"fgsm"``), a ``(name, params)`` pair such as
+            ``("pgd", {"eps": "4/255", "steps": 10})``, a dict ``{"name": "noise", "kind":
+            "gaussian", "strength": 0.1}`` (a list value expands into one threat per value; a
+            dict may set its own ``n_examples``) or a ``Threat`` object. ``eps`` is in pixel
+            units of [0, 1] and may be a fraction string.
+        mean, std: per-channel constants; when given, ``model`` is evaluated as
+            ``model((x - mean) / std)``.
+        n_examples: the first ``n`` examples of the split (0 = all).
+        split: the split of a named dataset (the name recorded for given tensors).
+        batch_size: examples per forward pass.
+        seed: seed of every random draw (noise, random starts), recorded in every row.
+        device: ``"cpu"``, ``"cuda"``, ``"mps"``, ``"auto"`` or a ``torch.device``.
+        out: when given, rows go to ``<out>/<run>/results.sqlite`` with the exports next to
+            it, and cells stored there already are read back rather than run again; when
+            ``None``, a temporary store is used and removed.
+        run: the run's folder name under ``out``.
+        fresh: clear the run's stored rows first instead of resuming.
+        model_name: the model plain weights (``.pt``, ``timm:NAME``) load into.
+
+    Returns:
+        A ``pandas.DataFrame`` with the columns of ``results.csv``: checkpoint and its sha256,
+        variant, task, dataset, split, threat family, threat and ``params`` (JSON), ``n``,
+        ``metric`` (``accuracy``; ``success_rate`` over the originally correct examples for
+        a real threat), ``value`` with its 95 % interval ``ci_low``/``ci_high``, counts, seed,
+        device, flags, wall time, versions and the cell key; one line per row, in threat order.
+
+    Raises:
+        FieldError: a bad argument, named as above (an ``InputError``, one line with the fix).
+
+    Example:
+        >>> import robustbench_bilateral as rb
+        >>> frame = rb.evaluate("model.safetensors", "mnist5k",
+        ...                     ["clean", ("fgsm", {"eps": "4/255"})], n_examples=64)  # doctest: +SKIP
+        >>> frame[["threat", "metric", "value"]]  # doctest: +SKIP
+    """
+    with renamed_fields(argument_name):
+        spec = EvaluationSpec(checkpoints=[checkpoint_source(model, mean, std)], threats=threats,
+                              dataset=data_source(data, split), split=split, n_examples=n_examples,
+                              batch_size=batch_size, seed=seed, run=run, fresh=fresh, model=model_name)
+        if isinstance(model, nn.Module) and data is None:
+            raise FieldError("dataset", "an nn.Module has no dataset of its own: pass data='fmnist', ... or (images, labels)")
+        plan = plan_evaluation(spec)
+    target = device if isinstance(device, torch.device) else resolve_device(device)
+    if out is not None:
+        return tidy_frame(run_plan(plan, out=Path(out), device=target))
+    with tempfile.TemporaryDirectory(prefix="bilat-eval-") as folder:
+        return tidy_frame(run_plan(plan, out=Path(folder), device=target))
+
+
+def checkpoint_source(model: Any, mean: Sequence[float] | None, std: Sequence[float] | None) -> CheckpointSource:
+    """The spec's checkpoint of the ``model`` argument: a module in memory or a path string."""
+    if isinstance(model, nn.Module):
+        return module_checkpoint(model, mean, std)
+    if mean is not None or std is not None:
+        raise FieldError("mean" if mean is not None else "std", "applies to an nn.Module only: a checkpoint file normalises inside")
+    if not isinstance(model, (str, Path)):
+        raise FieldError("checkpoints[0]", f"must be an nn.Module or a checkpoint path, got {type(model).__name__}")
+    return str(model)
+
+
+def data_source(data: Any, split: str) -> str | GivenImages | None:
+    """The spec's dataset of the ``data`` argument: a name, ``None`` or checked ``GivenImages``."""
+    if isinstance(data, (tuple, list)):
+        if len(data) != 2:
+            raise FieldError("dataset", f"must be a dataset name or an (images, labels) pair, got {len(data)} items")
+        return GivenImages.of(data[0], data[1], split)
+    return data

@@ -1,0 +1,265 @@
+"""One evaluation's settings, checked once, whichever way they came in.
+
+An ``EvaluationSpec`` holds every setting of an evaluation. The command line
+(``cli.evaluating``), a TOML batch spec (``batch.read_spec``) and Python keywords
+(``api.evaluate``) all make one, and its one ``validate`` checks it. A bad value raises a
+``FieldError`` whose ``field`` is named as below; each caller renames it into its own
+vocabulary with ``renamed_fields`` (``--batch-size`` on the command line, the key path in
+TOML, the argument name in Python).
+
+Fields (and the names errors use):
+
+- ``checkpoints`` (``checkpoints[i]``): a non-empty list of strings, each a checkpoint path, a
+  glob or ``timm:NAME``, or a ``LoadedCheckpoint`` (a model given in memory). Globs are matched
+  relative to ``base``; with ``base = None`` every string is taken literally (a shell has
+  already expanded it).
+- ``threats`` (``threats[i]``, ``threats[i].name``, ``threats[i].<param>``,
+  ``threats[i].n_examples``): a non-empty list; entry ``i`` is a threat name (``"clean"``), a
+  ``(name, params)`` pair, a mapping ``{"name": ..., **params}`` or a built ``Threat``. A
+  parameter given as a list expands into one threat per value, the product over all listed
+  parameters of the entry (a bad value is named ``threats[i].<param>[j]``). An entry's own
+  ``n_examples`` overrides the spec's. Parameters are checked by the threat classes.
+- ``dataset``: a data source name (``fmnist``, ``npy:PATH``, ...; ``None`` = each checkpoint's
+  own) or ``GivenImages``.
+- ``split``: split of the dataset (default ``test``).
+- ``n_examples``: a whole number >= 0, the first ``n`` examples or words (0 = the whole split).
+- ``batch_size``: a whole number >= 1, examples per forward pass.
+- ``seed``: a whole number, the seed of every random draw.
+- ``run``: a plain folder name; results go to ``<out>/<run>/results.sqlite``.
+- ``fresh``: true to clear the run's stored results first instead of resuming.
+- ``model``: ``None`` or the model name (``bilat-eval list models``) that plain weights
+  (``.pt``, ``timm:NAME``) load into.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from numbers import Integral
+from pathlib import Path
+from typing import Any
+
+from robustbench_bilateral.checkpoint import LoadedCheckpoint
+from robustbench_bilateral.engine import Threat
+from robustbench_bilateral.errors import FieldError, InputError
+from robustbench_bilateral.sources import GivenImages
+from robustbench_bilateral.threats import THREATS
+
+DEFAULT_RUN = "main"
+DEFAULT_SPLIT = "test"
+DEFAULT_BATCH_SIZE = 256
+CHECKPOINT_KINDS = "strings (checkpoint paths, globs or timm:NAME)"
+THREAT_KINDS = "threat names, (name, params) pairs, {'name': ..., **params} tables or Threat objects"
+WHOLE_SPLIT = " (0 = the whole split)"
+
+CheckpointSource = str | LoadedCheckpoint
+
+
+@dataclass(frozen=True)
+class ThreatGroup:
+    """Threats that run on the same number of examples, each with the field it is reported under."""
+
+    threats: tuple[Threat, ...]
+    fields: tuple[str, ...]
+    n_examples: int
+
+
+@dataclass(frozen=True)
+class CheckedSpec:
+    """The values of a spec that passed ``validate``: checkpoints resolved, threats built.
+
+    ``checkpoints`` pairs each checkpoint (a path, ``timm:NAME`` or a model in memory) with the
+    field it came from; ``groups`` are the threats in spec order.
+    """
+
+    checkpoints: tuple[tuple[str, CheckpointSource], ...]
+    groups: tuple[ThreatGroup, ...]
+    dataset: str | GivenImages | None
+    split: str
+    batch_size: int
+    seed: int
+    run: str
+    fresh: bool
+    model: str | None
+
+
+@dataclass
+class EvaluationSpec:
+    """Every setting of one evaluation (see the module docstring for each field)."""
+
+    checkpoints: Sequence[CheckpointSource] | None
+    threats: Sequence[Any] | None
+    dataset: str | GivenImages | None = None
+    split: str = DEFAULT_SPLIT
+    n_examples: int = 0
+    batch_size: int = DEFAULT_BATCH_SIZE
+    seed: int = 0
+    run: str = DEFAULT_RUN
+    fresh: bool = False
+    model: str | None = None
+    base: Path | None = None
+
+    def validate(self) -> CheckedSpec:
+        """Check every field, raising a ``FieldError`` that names the first bad one, and return the checked values.
+
+        Types come first (``batch_size`` must be a whole number >= 1, ``checkpoints`` a list of
+        strings, ...), then values: every glob matches a file, every threat name is registered
+        and every threat parameter passes its class's checks. Nothing is loaded and nothing runs.
+        """
+        n_examples = whole_number(self.n_examples, "n_examples", 0, WHOLE_SPLIT)
+        batch_size = whole_number(self.batch_size, "batch_size", 1)
+        seed = whole_number(self.seed, "seed", None)
+        run, fresh, model = run_name(self.run), flag(self.fresh, "fresh"), optional_text(self.model, "model")
+        dataset = self.dataset if isinstance(self.dataset, GivenImages) else optional_text(self.dataset, "dataset")
+        split = text(self.split, "split")
+        checkpoints = tuple(resolve_checkpoints(self.checkpoints, self.base))
+        groups = tuple(threat_groups(self.threats, n_examples))
+        return CheckedSpec(checkpoints, groups, dataset, split, batch_size, seed, run, fresh, model)
+
+
+@contextmanager
+def renamed_fields(rename: Callable[[str], str]) -> Iterator[None]:
+    """Re-raise a ``FieldError`` from the block under ``rename(field)``: a caller's own name for the field."""
+    try:
+        yield
+    except FieldError as error:
+        raise error.renamed(rename(error.field)) from error
+
+
+def field_root(name: str) -> tuple[str, str]:
+    """``"threats[1].eps"`` -> ``("threats", "[1].eps")``: the top-level field and the rest of the path."""
+    cut = min((index for index in (name.find("["), name.find(".")) if index >= 0), default=len(name))
+    return name[:cut], name[cut:]
+
+
+def whole_number(value: Any, name: str, minimum: int | None, meaning: str = "") -> int:
+    """``value`` as an int; anything but a whole number (>= ``minimum`` when given) is a ``FieldError``."""
+    bound = "" if minimum is None else f" >= {minimum}"
+    if isinstance(value, bool) or not isinstance(value, Integral) or (minimum is not None and value < minimum):
+        raise FieldError(name, f"must be a whole number{bound}{meaning}, got {value!r}")
+    return int(value)
+
+
+def text(value: Any, name: str) -> str:
+    """``value`` if it is a non-empty string, else a ``FieldError``."""
+    if not isinstance(value, str) or not value:
+        raise FieldError(name, f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def optional_text(value: Any, name: str) -> str | None:
+    """``None`` or a non-empty string."""
+    return None if value is None else text(value, name)
+
+
+def flag(value: Any, name: str) -> bool:
+    """``value`` if it is a bool, else a ``FieldError``."""
+    if not isinstance(value, bool):
+        raise FieldError(name, f"must be true or false, got {value!r}")
+    return value
+
+
+def run_name(value: Any) -> str:
+    """A run name: a plain folder name (no slashes, not ``.`` or ``..``)."""
+    name = text(value, "run")
+    if name in {".", ".."} or "/" in name or "\\" in name:
+        raise FieldError("run", f"{name!r} is not a plain folder name: choose one without slashes")
+    return name
+
+
+def listed(value: Any, name: str, kinds: str) -> Sequence[Any]:
+    """``value`` if it is a non-empty list (or tuple), else a ``FieldError`` naming what it must hold."""
+    if value is None:
+        raise FieldError(name, f"missing: give a list of {kinds}")
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise FieldError(name, f"must be a list of {kinds}, got {value!r}")
+    if not value:
+        raise FieldError(name, f"is empty: give at least one of the {kinds}")
+    return value
+
+
+def resolve_checkpoints(entries: Any, base: Path | None) -> list[tuple[str, CheckpointSource]]:
+    """``(field, checkpoint)`` of every entry in order, each checkpoint once.
+
+    With ``base``, a string other than ``timm:NAME`` is a glob relative to ``base`` (an absolute
+    one as it is) whose sorted matches replace it; a glob matching nothing is a ``FieldError``.
+    """
+    resolved: dict[str, tuple[str, CheckpointSource]] = {}
+    for index, entry in enumerate(listed(entries, "checkpoints", CHECKPOINT_KINDS)):
+        name = f"checkpoints[{index}]"
+        if isinstance(entry, LoadedCheckpoint):
+            matches: Sequence[CheckpointSource] = [entry]
+        elif base is None or text(entry, name).startswith("timm:"):
+            matches = [text(entry, name)]
+        else:
+            matches = sorted(glob.glob(entry if Path(entry).is_absolute() else str(base / entry)))
+            if not matches:
+                raise FieldError(name, f"no file matches {entry!r}: train it first or fix the path")
+        for match in matches:
+            resolved.setdefault(str(match.path) if isinstance(match, LoadedCheckpoint) else match, (name, match))
+    return list(resolved.values())
+
+
+def threat_groups(entries: Any, n_examples: int) -> list[ThreatGroup]:
+    """The threats of every entry, in order: one group per table, one for each run of ``Threat`` objects."""
+    groups: list[ThreatGroup] = []
+    after_threat = False
+    for index, entry in enumerate(listed(entries, "threats", THREAT_KINDS)):
+        name = f"threats[{index}]"
+        if isinstance(entry, Threat):
+            last = groups.pop() if after_threat else ThreatGroup((), (), n_examples)
+            groups.append(ThreatGroup((*last.threats, entry), (*last.fields, name), n_examples))
+        else:
+            table = threat_table(entry, name)
+            own_n = whole_number(table.pop("n_examples", n_examples), f"{name}.n_examples", 0, WHOLE_SPLIT)
+            threats = expand_threats(table, name)
+            groups.append(ThreatGroup(tuple(threats), (name,) * len(threats), own_n))
+        after_threat = isinstance(entry, Threat)
+    return groups
+
+
+def threat_table(entry: Any, name: str) -> dict[str, Any]:
+    """An entry as a dict ``{"name": ..., **params}``: from a name, a ``(name, params)`` pair or a mapping."""
+    if isinstance(entry, str):
+        return {"name": entry}
+    if isinstance(entry, (tuple, list)) and len(entry) == 2 and isinstance(entry[1], Mapping):
+        table = {"name": entry[0], **entry[1]}
+    elif isinstance(entry, Mapping):
+        table = dict(entry)
+    else:
+        raise FieldError(name, f"must be one of the {THREAT_KINDS}, got {entry!r}")
+    if "name" not in table:
+        raise FieldError(name, f"missing 'name': add name = \"clean\", \"pgd\", \"corruption\", ... (see `{THREATS.listing}`)")
+    return table
+
+
+def expand_threats(table: dict[str, Any], name: str) -> list[Threat]:
+    """Every threat of one table: the product of its list-valued parameters, in order.
+
+    A parameter's ``FieldError`` is reported as ``<name>.<param>``, with ``[j]`` when it is
+    value ``j`` of a list.
+    """
+    threat_name = text(table.pop("name"), f"{name}.name")
+    try:
+        cls = THREATS.get(threat_name)
+    except InputError as error:
+        raise FieldError(f"{name}.name", str(error)) from None
+    params = list(table)
+    axes = [value if isinstance(value, list) else [value] for value in table.values()]
+    for param, axis in zip(params, axes):
+        if not axis:
+            raise FieldError(f"{name}.{param}", "is an empty list: give at least one value")
+    threats = []
+    for positions in itertools.product(*(range(len(axis)) for axis in axes)):
+        values = {param: axis[position] for param, axis, position in zip(params, axes, positions)}
+        try:
+            threats.append(cls(**values))
+        except FieldError as error:
+            suffix = f"[{positions[params.index(error.field)]}]" if isinstance(table.get(error.field), list) else ""
+            raise error.renamed(f"{name}.{error.field}{suffix}") from error
+        except InputError as error:
+            raise FieldError(name, str(error)) from error
+    return threats

@@ -61,3 +61,4 @@ bench: setup
 	$(OFFLINE) $(BIN)/python bench/attention.py
 	$(OFFLINE) $(BIN)/python bench/corruptions.py
 	$(OFFLINE) $(BIN)/python bench/attack_overhead.py
+	$(OFFLINE) $(BIN)/python bench/startup.py

@@ -128,10 +128,10 @@ def attack_command(settings: Settings, options: EvaluationOptions, eps: str, eps
     chosen = [attack for attack in adversarial_threats() if switches.get(switch_key(attack.name))]
     threats = _threats(chosen, eps, eps_l2, steps, space, labels, options.batch_size)
     clean = Clean()
-    cells = plan(settings, options, [clean, *threats.values()])
-    rows = flag_stored_rows(settings.out, options.run, run_with_progress(settings, options, cells))
+    evaluation = plan(settings, options, [clean, *threats.values()])
+    rows = flag_stored_rows(settings.out, options.run, run_with_progress(settings, evaluation))
     stored = {row.cell_key: row for row in rows if row.metric == "accuracy"}
-    accuracy = {(cell.checkpoint_path, id(cell.threat)): stored[cell.key] for cell in cells}
+    accuracy = {(cell.checkpoint_path, id(cell.threat)): stored[cell.key] for cell in evaluation.cells}
     title = f"robust accuracy % [95% CI], {space} space, labels={labels}, n={rows[0].n}, run {options.run}"
     for table, warnings in attack_tables(threats, clean, list(dict.fromkeys(options.checkpoints)), accuracy, title):
         settings.console.print(table)

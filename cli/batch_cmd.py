@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli.evaluating import run_cells_with_progress
+from cli.evaluating import print_notes, run_with_progress
 from cli.settings import Settings, pass_settings
 from cli.tables import comparison_grids
 from robustbench_bilateral.batch import plan_batch
@@ -24,13 +24,14 @@ def batch_command(settings: Settings, spec: Path, fresh: bool, baseline: str) ->
 
     SPEC is a TOML file: checkpoints (paths or globs), [[threats]] tables whose list values
     expand into a grid, and optional run (default: the file's stem), n_examples, batch_size,
-    seed, dataset, split, model. A bad key is named by its path, e.g. threats[1].eps.
+    seed, dataset, split, and how plain weights load (model, model_kwargs, variant, mean, std,
+    crop_pct, interpolation). A bad key is named by its path, e.g. threats[1].eps.
     """
     plan = plan_batch(spec, seed=settings.seed, fresh=fresh)
     if baseline not in plan.variants:
         raise InputError(f"baseline variant '{baseline}' is not among the spec's checkpoints: pass --baseline with one of {', '.join(plan.variants)}")
-    run_cells_with_progress(settings, plan.cells, run=plan.run, batch_size=plan.batch_size, fresh=plan.fresh,
-                            sources=plan.sources)
+    print_notes(settings, plan)
+    run_with_progress(settings, plan)
     run_dir = settings.out / plan.run
     report = build_report([run_dir], baseline)
     write_report(report, run_dir, plots=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from cli.evaluating import EvaluationOptions, comma_separated, evaluation_options, plan, run_with_progress
+from cli.evaluating import EvaluationOptions, comma_separated, evaluation_options, load_settings, plan, run_with_progress
 from cli.settings import Settings, pass_settings
 from cli.tables import corruption_summary_table
 from robustbench_bilateral.corruptions import SEVERITIES, resolve_corruptions
@@ -110,15 +110,15 @@ def contaminate_command(settings: Settings, options: EvaluationOptions, corrupti
     severities = list(comma_separated(severity_spec, severity_value))
     noises = [threat for spec in noise_specs for threat in parse_noise(spec)]
     paths = list(dict.fromkeys([*options.checkpoints, *([baseline] if baseline else [])]))
-    infos = [describe_checkpoint(path, options.model) for path in paths]
+    infos = [describe_checkpoint(path, load_settings(options)) for path in paths]
     names = select_corruptions(corruption_spec, infos)
     corruptions = [build_threat("corruption", corruption=name, severity=severity) for name in names for severity in severities]
-    cells = plan(settings, replace(options, checkpoints=tuple(paths)), [Clean(), *corruptions, *noises])
+    evaluation = plan(settings, replace(options, checkpoints=tuple(paths)), [Clean(), *corruptions, *noises])
     reference_info = choose_baseline(infos, baseline)
     if preview is not None and is_main():
         write_preview(preview, infos[0], options, names, settings.seed)
         settings.console.print(f"preview: {preview}")
-    rows = run_with_progress(settings, options, cells)
+    rows = run_with_progress(settings, evaluation)
     reference: ErrorProfile = (alexnet_profile(severities) if reference_info is None
                                else error_profile(rows, reference_info.sha256))
     title = f"accuracy under corruption ({options.run}); mCE reference {reference.name}"

@@ -15,5 +15,5 @@ from robustbench_bilateral.engine import Clean
 @pass_settings
 def evaluate_command(settings: Settings, options: EvaluationOptions) -> None:
     """Clean accuracy or perplexity of each CHECKPOINT, stored in the run and exported to CSV."""
-    rows = run_with_progress(settings, options, plan(settings, options, [Clean()]))
+    rows = run_with_progress(settings, plan(settings, options, [Clean()]))
     settings.console.print(rows_table(rows, title=f"clean evaluation ({options.run})"))

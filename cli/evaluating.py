@@ -1,4 +1,4 @@
-"""What every evaluating command shares: its options, planning, a progress bar over cells, the result table."""
+"""What every evaluating command shares: its options, planning (printing what loading said), a progress bar over cells."""
 
 from __future__ import annotations
 
@@ -13,10 +13,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli.settings import Settings
 from robustbench_bilateral.engine import Cell, Threat
 from robustbench_bilateral.engine.distributed import is_main
-from robustbench_bilateral.evaluation import FILES, plan_evaluation, run_cells
+from robustbench_bilateral.evaluation import FILES, EvaluationPlan, plan_evaluation, run_cells
 from robustbench_bilateral.results import ResultRow
-from robustbench_bilateral.sources import Sources
-from robustbench_bilateral.spec import DEFAULT_BATCH_SIZE, DEFAULT_RUN, DEFAULT_SPLIT, EvaluationSpec, field_root, renamed_fields
+from robustbench_bilateral.sources import LoadSettings, Sources
+from robustbench_bilateral.spec import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_RUN,
+    DEFAULT_SPLIT,
+    LOAD_FIELDS,
+    EvaluationSpec,
+    field_root,
+    renamed_fields,
+)
 
 T = TypeVar("T")
 
@@ -42,12 +50,23 @@ class EvaluationOptions:
     run: str
     fresh: bool
     model: str | None
+    variant: str | None
+    model_kwargs: str | None
+    mean: str | None
+    std: str | None
+    crop_pct: float | None
+    interpolation: str | None
+
+    def load_fields(self) -> dict[str, Any]:
+        """The options that say how checkpoint files load, by spec field."""
+        return {name: getattr(self, name) for name in LOAD_FIELDS}
 
 
 def evaluation_options(default_n: int, default_batch: int = DEFAULT_BATCH_SIZE) -> Callable:
-    """Decorator: CHECKPOINT... plus --dataset/--split/--n-examples/--batch-size/--run/--fresh/--model,
-    gathered into one ``options: EvaluationOptions`` keyword argument."""
-    names = ("checkpoints", "dataset", "split", "n_examples", "batch_size", "run", "fresh", "model")
+    """Decorator: CHECKPOINT... plus --dataset/--split/--n-examples/--batch-size/--run/--fresh and the
+    loading options --model/--variant/--model-kwargs/--mean/--std/--crop-pct/--interpolation, gathered
+    into one ``options: EvaluationOptions`` keyword argument."""
+    names = ("checkpoints", "dataset", "split", "n_examples", "batch_size", "run", "fresh", *LOAD_FIELDS)
 
     def decorate(command: Callable) -> Callable:
         def gathered(*args: Any, **kwargs: Any) -> Any:
@@ -65,7 +84,18 @@ def evaluation_options(default_n: int, default_batch: int = DEFAULT_BATCH_SIZE) 
             click.option("--batch-size", type=int, default=default_batch, show_default=True, help="Examples per forward pass."),
             click.option("--run", default=DEFAULT_RUN, show_default=True, help="Results go to <out>/<run>/results.sqlite."),
             click.option("--fresh", is_flag=True, help="Clear the run's stored results first instead of resuming."),
-            click.option("--model", default=None, help="Model of plain weights (.pt/.pth, timm:NAME); see `bilat-eval list models`."),
+            click.option("--model", default=None, help="Model of plain weights (.pt/.pth/.safetensors, timm:NAME): "
+                                                        "one of `bilat-eval list models` or any timm name (vit_tiny_patch16_224)."),
+            click.option("--variant", default=None,
+                         help="Attention that plain weights are built with (`bilat-eval list variants`) [default: softmax]."),
+            click.option("--model-kwargs", default=None, metavar="KEY=VALUE,...",
+                         help="Arguments of the model, e.g. patch_size=7,depth=4,num_classes=10."),
+            click.option("--mean", default=None, metavar="M[,M...]", help="Per-channel mean replacing the checkpoint's."),
+            click.option("--std", default=None, metavar="S[,S...]", help="Per-channel std replacing the checkpoint's."),
+            click.option("--crop-pct", type=float, default=None,
+                         help="Fraction of the resized picture the centre crop keeps [default: the checkpoint's]."),
+            click.option("--interpolation", default=None, metavar="bilinear|bicubic|nearest",
+                         help="How pictures are resized [default: the checkpoint's]."),
         )):
             gathered = option(gathered)
         return gathered
@@ -77,7 +107,7 @@ def options_spec(settings: Settings, options: EvaluationOptions, threats: Sequen
     """The evaluation spec of a command's options, its threats and the global ``--seed``."""
     return EvaluationSpec(checkpoints=list(options.checkpoints), threats=list(threats), dataset=options.dataset,
                           split=options.split, n_examples=options.n_examples, batch_size=options.batch_size,
-                          seed=settings.seed, run=options.run, fresh=options.fresh, model=options.model)
+                          seed=settings.seed, run=options.run, fresh=options.fresh, **options.load_fields())
 
 
 def option_name(field: str, threats: Sequence[Threat]) -> str:
@@ -92,17 +122,31 @@ def option_name(field: str, threats: Sequence[Threat]) -> str:
     return "--" + root.replace("_", "-")
 
 
-def plan(settings: Settings, options: EvaluationOptions, threats: Sequence[Threat]) -> list[Cell]:
-    """Cells of every checkpoint x threat; every input is checked before any cell runs and a bad
-    one is reported under its command-line name."""
+def plan(settings: Settings, options: EvaluationOptions, threats: Sequence[Threat]) -> EvaluationPlan:
+    """The plan of every checkpoint x threat; every input is checked before any cell runs and a bad
+    one is reported under its command-line name. What loading said of each checkpoint is printed."""
     with renamed_fields(partial(option_name, threats=threats)):
-        return plan_evaluation(options_spec(settings, options, threats)).cells
+        evaluation = plan_evaluation(options_spec(settings, options, threats))
+    print_notes(settings, evaluation)
+    return evaluation
 
 
-def run_with_progress(settings: Settings, options: EvaluationOptions, cells: Sequence[Cell]) -> list[ResultRow]:
-    """Run ``cells`` into the run of ``options`` with a progress bar; stored cells are skipped unless --fresh."""
-    return run_cells_with_progress(settings, cells, run=options.run, batch_size=options.batch_size,
-                                   fresh=options.fresh, sources=Sources(options.model))
+def print_notes(settings: Settings, evaluation: EvaluationPlan) -> None:
+    """One line per note of the loader (what loading a checkpoint added, initialised or dropped)."""
+    for note in evaluation.notes:
+        settings.console.print(note, markup=False, highlight=False, soft_wrap=True)
+
+
+def load_settings(options: EvaluationOptions) -> LoadSettings:
+    """The checked loading options, a bad one reported under its flag (``--model-kwargs``)."""
+    with renamed_fields(partial(option_name, threats=())):
+        return EvaluationSpec(checkpoints=None, threats=None, **options.load_fields()).load_settings()
+
+
+def run_with_progress(settings: Settings, evaluation: EvaluationPlan) -> list[ResultRow]:
+    """Run a plan's cells into its run with a progress bar; stored cells are skipped unless --fresh."""
+    return run_cells_with_progress(settings, evaluation.cells, run=evaluation.run, batch_size=evaluation.batch_size,
+                                   fresh=evaluation.fresh, sources=evaluation.sources)
 
 
 def run_cells_with_progress(settings: Settings, cells: Sequence[Cell], *, run: str, batch_size: int, fresh: bool,

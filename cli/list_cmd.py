@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import click
+from rich.console import Group
 from rich.table import Table
 
 from cli.settings import Settings, pass_settings
 
+if TYPE_CHECKING:
+    from robustbench_bilateral.preprocessing import Preprocessing
 
-def registry_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> Table:
-    """A table titled ``title`` with ``columns`` (the first, the entry's name, in bold) and one row per entry."""
+
+def registry_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]], fold: Sequence[str] = ()) -> Table:
+    """A table titled ``title`` with ``columns`` (the first, the entry's name, in bold) and one row per entry;
+    cells of the ``fold`` columns break anywhere rather than being cut."""
     table = Table(title=title)
     for index, column in enumerate(columns):
-        table.add_column(column, style="bold" if index == 0 else None)
+        table.add_column(column, style="bold" if index == 0 else None, no_wrap=index == 0,
+                         overflow="fold" if column in fold else "ellipsis")
     for row in rows:
         table.add_row(*row)
     return table
@@ -26,11 +33,32 @@ def _variants() -> Table:
     return registry_table("Attention variants", ("variant", "per-head attention"), describe_variants())
 
 
-def _models() -> Table:
+def _models() -> Group:
     from robustbench_bilateral.models import MODELS
+    from robustbench_bilateral.preprocessing import Preprocessing
+    from robustbench_bilateral.training.shapes import built_kwargs, model_kwargs_text, preset_shapes
 
-    rows = ((name, entry.summary) for name, entry in MODELS.items())
-    return registry_table("Models (timm.create_model(NAME, variant=...))", ("model", "architecture"), rows)
+    rows = []
+    for name, entry in MODELS.items():
+        kwargs = built_kwargs(name)
+        rows.append((name, entry.summary, model_kwargs_text(kwargs), _preprocessing(Preprocessing.derived(kwargs))))
+    models = registry_table("Models (timm.create_model(NAME, variant=...); also any timm ViT name)",
+                            ("model", "architecture", "kwargs", "preprocessing"), rows, fold=("kwargs",))
+    presets = registry_table(
+        "What `train --preset P --task T` builds; its weights saved as a .pth load with "
+        "`--model MODEL --model-kwargs KWARGS`",
+        ("preset", "task", "model", "--model-kwargs", "preprocessing"),
+        ((shape.preset, shape.dataset, shape.model, model_kwargs_text(shape.model_kwargs) or "(none)",
+          _preprocessing(shape.preprocessing)) for shape in preset_shapes()), fold=("--model-kwargs",))
+    return Group(models, presets)
+
+
+def _preprocessing(preprocessing: Preprocessing | None) -> str:
+    """``mean (..) std (..), 28 px, crop_pct 0.875, bilinear``, or ``-`` for models that take no images."""
+    if preprocessing is None:
+        return "-"
+    return (f"mean {preprocessing.mean} std {preprocessing.std}, {preprocessing.input_size} px, "
+            f"crop_pct {preprocessing.crop_pct}, {preprocessing.interpolation}")
 
 
 def _datasets() -> Table:

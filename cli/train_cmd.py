@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -10,16 +11,55 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli.settings import Settings, pass_settings
 from robustbench_bilateral.attention import parse_variant
 from robustbench_bilateral.errors import FieldError
-from robustbench_bilateral.training import PRESETS, TrainResult, train
+from robustbench_bilateral.models import parse_model_kwargs
+from robustbench_bilateral.spec import preprocessing_overrides
+from robustbench_bilateral.training import PRESETS, TrainOptions, TrainResult, train
 
-# train()'s arguments as this command's flags, to name a bad value in the user's words.
-FLAGS = {"dataset": "--task", "variant": "--variant", "preset": "--preset", "epochs": "--epochs"}
+# train()'s arguments and settings fields as this command's flags, to name a bad value in the user's words.
+FLAGS = {"dataset": "--task", "embed_dim": "--dim", "num_heads": "--heads", "patch_size": "--patch",
+         "nu_init": "--nu", "attention": "--pos-kernel/--boost-steps/--nu/--layers",
+         "preprocessing": "--mean/--std/--crop-pct/--interpolation"}
+# Flags that set one model keyword argument each.
+SIZE_FLAGS = {"depth": "depth", "dim": "embed_dim", "heads": "num_heads", "patch": "patch_size", "pos_dim": "pos_dim"}
 
 
-def default_run_dir(settings: Settings, task: str, variant: str) -> Path:
-    """``<out>/checkpoints/<task>/<variant>-seed<seed>``, with ``+`` and ``:``/``/`` made path-safe."""
+def flag(field: str) -> str:
+    """The flag of a ``train()`` argument or settings field: ``FLAGS``, else ``--`` and the field with dashes."""
+    return FLAGS.get(field, "--" + field.replace("_", "-"))
+
+
+def default_run_dir(settings: Settings, task: str, variant: str, options: TrainOptions) -> Path:
+    """``<out>/checkpoints/<task>/<variant>-seed<seed>`` (with ``+`` and ``:``/``/`` made path-safe),
+    plus ``options.suffix()`` (``-`` and 8 hex digits) when the run changes its preset."""
     safe_task = task.replace(":", "_").replace("/", "_")
-    return settings.out / "checkpoints" / safe_task / f"{parse_variant(variant).name.replace('+', '-')}-seed{settings.seed}"
+    name = f"{parse_variant(variant).name.replace('+', '-')}-seed{settings.seed}{options.suffix()}"
+    return settings.out / "checkpoints" / safe_task / name
+
+
+def train_options(init: str | None, model: str | None, model_kwargs: str | None, layers: str | None,
+                  pos_kernel: str | None, boost_steps: int | None, nu: float | None, mean: str | None,
+                  std: str | None, crop_pct: float | None, interpolation: str | None, **sizes: int | None) -> dict[str, Any]:
+    """The settings flags as ``train()``'s keyword arguments ``init``, ``model``, ``model_kwargs``,
+    ``attention`` and ``preprocessing``; ``sizes`` are the ``SIZE_FLAGS``."""
+    kwargs = parse_model_kwargs(model_kwargs) if model_kwargs else {}
+    for name, value in sizes.items():
+        key = SIZE_FLAGS[name]
+        if value is None:
+            continue
+        if key in kwargs:
+            raise FieldError(key, f"is also in --model-kwargs ({key}={kwargs[key]!r}): give it once")
+        kwargs[key] = value
+    attention = {"pos_kernel": pos_kernel, "boost_steps": boost_steps, "nu_init": nu,
+                 "layers": None if layers is None else _block_indices(layers)}
+    return {"init": init, "model": model, "model_kwargs": kwargs, "attention": attention,
+            "preprocessing": preprocessing_overrides(mean, std, crop_pct, interpolation)}
+
+
+def _block_indices(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(item) for item in text.split(","))
+    except ValueError:
+        raise FieldError("layers", f"must be block indices separated by commas (e.g. 0,2), got {text!r}") from None
 
 
 @click.command("train")
@@ -31,30 +71,53 @@ def default_run_dir(settings: Settings, task: str, variant: str) -> Path:
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of this run [default: <out>/checkpoints/<task>/<variant>-seed<seed>].")
 @click.option("--fresh", is_flag=True, help="Start over instead of resuming or reusing the run folder.")
+@click.option("--init", default=None, metavar="CKPT|timm:NAME|FILE.pth",
+              help="Fine-tune from these weights: a checkpoint, timm's pretrained weights from the local cache, "
+                   "or a state dict of --model.")
+@click.option("--model", default=None, help="Model to train (or of the --init state dict) instead of the preset's: "
+                                            "one of `bilat-eval list models` or a timm ViT name.")
+@click.option("--model-kwargs", default=None, metavar="KEY=VALUE,...",
+              help="Model arguments over the preset's, e.g. patch_size=7,mlp_ratio=2.0.")
+@click.option("--depth", type=int, default=None, help="Number of blocks.")
+@click.option("--dim", type=int, default=None, help="Token width (embed_dim).")
+@click.option("--heads", type=int, default=None, help="Attention heads per block.")
+@click.option("--patch", type=int, default=None, help="Patch size in px (ViT only).")
+@click.option("--pos-dim", type=int, default=None, help="Width of the position vectors of kernels that take them in every layer.")
+@click.option("--pos-kernel", default=None, metavar="sinusoidal|coords|learned", help="Position distance.")
+@click.option("--boost-steps", type=int, default=None, help="Boosting steps K (variants with +boost).")
+@click.option("--nu", type=float, default=None, help="Initial boosting step nu of every head.")
+@click.option("--layers", default=None, metavar="I[,I...]", help="Blocks that use the variant; the others use softmax.")
+@click.option("--mean", default=None, metavar="M[,M...]", help="Per-channel mean replacing the data's.")
+@click.option("--std", default=None, metavar="S[,S...]", help="Per-channel std replacing the data's.")
+@click.option("--crop-pct", type=float, default=None, help="Fraction of the resized picture the centre crop keeps.")
+@click.option("--interpolation", default=None, metavar="bilinear|bicubic|nearest", help="How pictures are resized.")
 @pass_settings
 def train_command(settings: Settings, task: str, variant: str, preset: str, epochs: int | None,
-                  run_dir: Path | None, fresh: bool) -> None:
+                  run_dir: Path | None, fresh: bool, **changes: Any) -> None:
     """Train a checkpoint of VARIANT on TASK; resumes from the last finished epoch."""
     try:
-        run_dir = run_dir or default_run_dir(settings, task, variant)
-        result = _train_with_progress(settings, task, variant, preset, epochs, run_dir, fresh)
+        options = train_options(**changes)
+        run_dir = run_dir or default_run_dir(settings, task, variant, TrainOptions(**options))
+        result = _train_with_progress(settings, task, variant, preset, epochs, run_dir, fresh, options)
     except FieldError as error:
-        raise error.renamed(FLAGS.get(error.field, error.field)) from None
+        raise error.renamed(flag(error.field)) from None
     how = "reused" if result.reused else (f"resumed after epoch {result.resumed_after_epoch}" if result.resumed_after_epoch else "trained")
     shown = ", ".join(f"{name} {value:.4g}" for name, value in result.metrics.items())
     settings.console.print(f"{how}: {result.checkpoint} ({shown})")
 
 
 def _train_with_progress(settings: Settings, task: str, variant: str, preset: str, epochs: int | None, run_dir: Path,
-                         fresh: bool) -> TrainResult:
-    """``train(...)`` with a live progress bar and a line per finished epoch."""
+                         fresh: bool, options: dict[str, Any]) -> TrainResult:
+    """``train(...)`` with a live progress bar, a line per note on loading the init and per finished epoch."""
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("loss {task.fields[loss]:.3f}  {task.fields[rate]:,.0f}/s"), TimeRemainingColumn())
     with Progress(*columns, console=settings.console, transient=True) as progress:
         bar = progress.add_task("training", total=None, loss=float("nan"), rate=0.0)
 
         def on_event(event: dict) -> None:
-            if event["event"] == "start":
+            if event["event"] == "note":
+                progress.console.print(event["text"], markup=False, highlight=False)
+            elif event["event"] == "start":
                 progress.update(bar, total=event["epochs"] * event["steps_per_epoch"],
                                 completed=event["start_epoch"] * event["steps_per_epoch"])
             elif event["event"] == "step":
@@ -65,4 +128,4 @@ def _train_with_progress(settings: Settings, task: str, variant: str, preset: st
                 progress.console.print(f"epoch {event['epoch']}: {shown}")
 
         return train(task, variant, preset, run_dir, epochs=epochs, seed=settings.seed,
-                     device=settings.device, fresh=fresh, on_event=on_event)
+                     device=settings.device, fresh=fresh, on_event=on_event, **options)

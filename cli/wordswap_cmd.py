@@ -32,7 +32,7 @@ def rate_value(token: str) -> float:
 def wordswap_command(settings: Settings, options: EvaluationOptions, rates: str, replacement: str) -> None:
     """Perplexity of each language CHECKPOINT with words of the evaluation split swapped, one column per rate."""
     threats = [build_threat("wordswap", rate=rate, replacement=replacement) for rate in comma_separated(rates, rate_value)]
-    rows = run_with_progress(settings, options, plan(settings, options, threats))
+    rows = run_with_progress(settings, plan(settings, options, threats))
     words = options.n_examples or "all"
     title = f"word swap '{replacement}': perplexity [95% CI] on {options.split} ({words} words, run {options.run})"
     settings.console.print(rate_table(rows, title=title))

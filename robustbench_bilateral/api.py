@@ -2,13 +2,14 @@
 
 The same path as the command line and batch specs: keyword arguments -> ``EvaluationSpec`` ->
 ``plan_evaluation`` -> ``run_plan``, with the same store, cell keys and rows. A bad argument is a
-``FieldError`` named by the argument (``batch_size``, ``threats[1].eps``, ``data``, ``model``).
+``FieldError`` named by the argument (``batch_size``, ``threats[1].eps``, ``data``, ``model``,
+``model_kwargs``).
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,15 +59,20 @@ def evaluate(
     run: str = DEFAULT_RUN,
     fresh: bool = False,
     model_name: str | None = None,
+    model_kwargs: str | Mapping[str, Any] | None = None,
+    variant: str | None = None,
+    crop_pct: float | None = None,
+    interpolation: str | None = None,
 ) -> pd.DataFrame:
     """Evaluate ``model`` on ``data`` under each of ``threats``; return one line per result row.
 
     Parameters:
         model: an image classifier (``nn.Module``) taking pixels in [0, 1] that normalises
             inside ``forward`` (or give ``mean``/``std``), or a checkpoint path (``.safetensors``
-            from ``bilat-eval train``, ``.pt`` with ``model_name``, ``timm:NAME``). A module is
-            put in eval mode, moved to ``device`` and identified by the SHA-256 of its state
-            dict, so the same weights give the same cells.
+            from ``bilat-eval train``, ``.pt``/``.pth``/``.safetensors`` weights with
+            ``model_name``, ``timm:NAME``). A module is put in eval mode, moved to ``device``
+            and identified by the SHA-256 of its state dict, so the same weights give the same
+            cells.
         data: a dataset name (``"fmnist"``, ``"mnist5k"``, ``"npy:PATH"``, ...; see
             ``bilat-eval list datasets``), or ``(images, labels)`` tensors: float
             (N, C, H, W) in [0, 1] and int64 (N,). ``None``: the checkpoint's own dataset.
@@ -75,8 +81,9 @@ def evaluate(
             "gaussian", "strength": 0.1}`` (a list value expands into one threat per value; a
             dict may set its own ``n_examples``) or a ``Threat`` object. ``eps`` is in pixel
             units of [0, 1] and may be a fraction string.
-        mean, std: per-channel constants; when given, ``model`` is evaluated as
-            ``model((x - mean) / std)``.
+        mean, std: per-channel constants; when given, a module is evaluated as
+            ``model((x - mean) / std)``, and a checkpoint file normalises with them instead of
+            its own.
         n_examples: the first ``n`` examples of the split (0 = all).
         split: the split of a named dataset (the name recorded for given tensors).
         batch_size: examples per forward pass.
@@ -87,7 +94,15 @@ def evaluate(
             ``None``, a temporary store is used and removed.
         run: the run's folder name under ``out``.
         fresh: clear the run's stored rows first instead of resuming.
-        model_name: the model plain weights (``.pt``, ``timm:NAME``) load into.
+        model_name: the model plain weights (``.pt``, ``timm:NAME``) load into: a name of
+            ``bilat-eval list models`` or any timm model name (``vit_tiny_patch16_224``).
+        model_kwargs: the model's arguments for plain weights, a mapping or ``key=value,...``
+            text (``"patch_size=7,depth=4"``).
+        variant: the attention variant plain weights are built with (default softmax); new
+            parameters start at their softmax-equivalent values.
+        crop_pct, interpolation: for decoded pictures, the fraction of the resized picture
+            the centre crop keeps and the resize interpolation (``bilinear``, ``bicubic``,
+            ``nearest``), instead of the checkpoint's own.
 
     Returns:
         A ``pandas.DataFrame`` with the columns of ``results.csv``: checkpoint and its sha256,
@@ -95,6 +110,8 @@ def evaluate(
         ``metric`` (``accuracy``; ``success_rate`` over the originally correct examples for
         a real threat), ``value`` with its 95 % interval ``ci_low``/``ci_high``, counts, seed,
         device, flags, wall time, versions and the cell key; one line per row, in threat order.
+        ``frame.attrs["notes"]`` lists what loading added, initialised or dropped, one
+        ``"<checkpoint>: <note>"`` line each.
 
     Raises:
         FieldError: a bad argument, named as above (an ``InputError``, one line with the fix).
@@ -105,26 +122,43 @@ def evaluate(
         ...                     ["clean", ("fgsm", {"eps": "4/255"})], n_examples=64)  # doctest: +SKIP
         >>> frame[["threat", "metric", "value"]]  # doctest: +SKIP
     """
+    file_settings: dict[str, Any] = {"model": model_name, "variant": variant, "model_kwargs": model_kwargs, "mean": mean,
+                                     "std": std, "crop_pct": crop_pct, "interpolation": interpolation}
     with renamed_fields(argument_name):
-        spec = EvaluationSpec(checkpoints=[checkpoint_source(model, mean, std)], threats=threats,
-                              dataset=data_source(data, split), split=split, n_examples=n_examples,
-                              batch_size=batch_size, seed=seed, run=run, fresh=fresh, model=model_name)
-        if isinstance(model, nn.Module) and data is None:
-            raise FieldError("dataset", "an nn.Module has no dataset of its own: pass data='fmnist', ... or (images, labels)")
+        if isinstance(model, nn.Module):
+            source, settings = module_source(model, data, file_settings), {}
+        else:
+            source, settings = checkpoint_path(model), file_settings
+        spec = EvaluationSpec(checkpoints=[source], threats=threats, dataset=data_source(data, split), split=split,
+                              n_examples=n_examples, batch_size=batch_size, seed=seed, run=run, fresh=fresh, **settings)
         plan = plan_evaluation(spec)
     target = device if isinstance(device, torch.device) else resolve_device(device)
     if out is not None:
-        return tidy_frame(run_plan(plan, out=Path(out), device=target))
-    with tempfile.TemporaryDirectory(prefix="bilat-eval-") as folder:
-        return tidy_frame(run_plan(plan, out=Path(folder), device=target))
+        frame = tidy_frame(run_plan(plan, out=Path(out), device=target))
+    else:
+        with tempfile.TemporaryDirectory(prefix="bilat-eval-") as folder:
+            frame = tidy_frame(run_plan(plan, out=Path(folder), device=target))
+    frame.attrs["notes"] = list(plan.notes)
+    return frame
 
 
-def checkpoint_source(model: Any, mean: Sequence[float] | None, std: Sequence[float] | None) -> CheckpointSource:
-    """The spec's checkpoint of the ``model`` argument: a module in memory or a path string."""
-    if isinstance(model, nn.Module):
-        return module_checkpoint(model, mean, std)
-    if mean is not None or std is not None:
-        raise FieldError("mean" if mean is not None else "std", "applies to an nn.Module only: a checkpoint file normalises inside")
+def module_source(module: nn.Module, data: Any, settings: Mapping[str, Any]) -> CheckpointSource:
+    """The spec's checkpoint of a module: ``module_checkpoint`` with the given ``mean``/``std``.
+
+    A setting only a checkpoint file takes (``variant``, ``model_kwargs``, ...), or no ``data``,
+    is a ``FieldError``.
+    """
+    checkpoint = module_checkpoint(module, settings["mean"], settings["std"])
+    given = [name for name, value in settings.items() if value is not None and name not in {"mean", "std"}]
+    if given:
+        raise FieldError(given[0], "applies to a checkpoint file only: an nn.Module is evaluated as it is")
+    if data is None:
+        raise FieldError("dataset", "an nn.Module has no dataset of its own: pass data='fmnist', ... or (images, labels)")
+    return checkpoint
+
+
+def checkpoint_path(model: Any) -> str:
+    """The spec's checkpoint of a ``model`` argument that is not a module: its path as a string."""
     if not isinstance(model, (str, Path)):
         raise FieldError("checkpoints[0]", f"must be an nn.Module or a checkpoint path, got {type(model).__name__}")
     return str(model)

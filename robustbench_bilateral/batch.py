@@ -9,7 +9,15 @@ A spec, with every key it may hold::
     seed = 0                     # optional: seed of every random draw (default: the command's --seed)
     dataset = "fmnist"           # optional: default is each checkpoint's own dataset
     split = "test"               # optional (default "test")
-    model = "bilat_deit_tiny_224"  # optional: the model plain weights (.pt, timm:NAME) load into
+    model = "vit_tiny_patch16_224"   # optional: the model plain weights (.pt, timm:NAME) load into
+                                     #   (`bilat-eval list models`, or any timm model name)
+    model_kwargs = {num_classes = 10, in_chans = 1, img_size = 28, patch_size = 7}
+                                     # optional: the model's arguments, a table or "key=value,..." text
+    variant = "bilateral"            # optional: the attention plain weights are built with (default softmax)
+    mean = [0.2860]                  # optional overrides of the preprocessing: per-channel mean and std
+    std = [0.3530]                   #   (lists or "0.5,0.5,0.5"), the fraction of the resized picture the
+    crop_pct = 0.875                 #   centre crop keeps, and the resize interpolation
+    interpolation = "bicubic"        #   (bilinear, bicubic, nearest)
     checkpoints = ["results/checkpoints/fmnist/*/model.safetensors"]   # paths, globs (relative to the spec) or timm:NAME
 
     [[threats]]
@@ -41,9 +49,9 @@ from pathlib import Path
 
 from robustbench_bilateral.errors import FieldError, InputError
 from robustbench_bilateral.evaluation import EvaluationPlan, plan_evaluation
-from robustbench_bilateral.spec import DEFAULT_BATCH_SIZE, DEFAULT_SPLIT, EvaluationSpec
+from robustbench_bilateral.spec import DEFAULT_BATCH_SIZE, DEFAULT_SPLIT, LOAD_FIELDS, EvaluationSpec
 
-TOP_LEVEL_KEYS = ("run", "n_examples", "batch_size", "seed", "dataset", "split", "model", "checkpoints", "threats")
+TOP_LEVEL_KEYS = ("run", "n_examples", "batch_size", "seed", "dataset", "split", *LOAD_FIELDS, "checkpoints", "threats")
 
 
 def read_spec(path: Path, *, seed: int = 0, fresh: bool = False) -> EvaluationSpec:
@@ -72,8 +80,8 @@ def read_spec(path: Path, *, seed: int = 0, fresh: bool = False) -> EvaluationSp
         seed=table.get("seed", seed),
         run=table.get("run", path.stem),
         fresh=fresh,
-        model=table.get("model"),
         base=path.parent,
+        **{key: table.get(key) for key in LOAD_FIELDS},
     )
 
 

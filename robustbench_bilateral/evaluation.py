@@ -25,7 +25,7 @@ from robustbench_bilateral.enums import Task, ThreatFamily
 from robustbench_bilateral.errors import BilatError, FieldError
 from robustbench_bilateral.results import ResultRow, ResultStore, export_all
 from robustbench_bilateral.sources import CheckpointInfo, GivenImages, Sources
-from robustbench_bilateral.spec import DEFAULT_BATCH_SIZE, DEFAULT_RUN, DEFAULT_SPLIT, EvaluationSpec
+from robustbench_bilateral.spec import DEFAULT_BATCH_SIZE, DEFAULT_RUN, DEFAULT_SPLIT, LOAD_FIELDS, EvaluationSpec
 
 LANGUAGE_FAMILIES = frozenset({ThreatFamily.CLEAN, ThreatFamily.WORDSWAP})
 FILES = Sources()
@@ -47,24 +47,33 @@ class EvaluationPlan:
         """The checkpoints' variants, each once, in checkpoint order."""
         return tuple(dict.fromkeys(info.meta["variant"] for info in self.checkpoints))
 
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """``"<checkpoint>: <note>"`` for every line the loader said about a checkpoint (what it added,
+        initialised or dropped), in checkpoint order."""
+        return tuple(f"{info.path}: {note}" for info in self.checkpoints for note in info.notes)
+
 
 def plan_evaluation(spec: EvaluationSpec) -> EvaluationPlan:
     """``spec.validate()``, then every check that needs the checkpoints and data; nothing runs.
 
     Raises a ``FieldError`` naming the field in the spec's vocabulary: ``checkpoints[i]`` for a
-    checkpoint that cannot be read, ``dataset``/``split`` for data that does not exist or fit,
+    checkpoint that cannot be read, a loading setting (``mean``, ``crop_pct``, ...) that does not
+    fit a checkpoint under its own name, ``dataset``/``split`` for data that does not exist or fit,
     ``threats[i]`` for a threat that does not apply to a checkpoint's task.
     """
     checked = spec.validate()
     given = {checked.dataset.name: checked.dataset} if isinstance(checked.dataset, GivenImages) else {}
     in_memory = {str(entry.path): entry for _, entry in checked.checkpoints if not isinstance(entry, str)}
-    sources = Sources(checked.model, in_memory, given)
+    sources = Sources(checked.load, in_memory, given)
     infos = []
     for name, entry in checked.checkpoints:
         path = entry if isinstance(entry, str) else str(entry.path)
         try:
             infos.append(sources.describe(path))
         except BilatError as error:
+            if isinstance(error, FieldError) and error.field in LOAD_FIELDS:
+                raise
             raise FieldError(name, str(error)) from error
     dataset = checked.dataset.name if isinstance(checked.dataset, GivenImages) else checked.dataset
     cells = [cell for group in checked.groups

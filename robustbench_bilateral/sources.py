@@ -3,15 +3,15 @@
 ``Sources`` answers what planning and running ask: what a checkpoint is
 (``describe``), its model (``load``), what a dataset holds (``data_meta``) and the evaluated data
 of a split (``split``). Checkpoints are files (``.safetensors``, ``.pt`` with a model name,
-``timm:NAME``) unless the spec gave a ``LoadedCheckpoint``; data is a named source
-(``data.load_source``) unless the spec gave ``GivenImages``.
+``timm:NAME``), read as its ``LoadSettings`` say, unless the spec gave a ``LoadedCheckpoint``;
+data is a named source (``data.load_source``) unless the spec gave ``GivenImages``.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,8 @@ from robustbench_bilateral.data import DataMeta, image_tensors, load_source, tex
 from robustbench_bilateral.engine.language import TextSplit
 from robustbench_bilateral.enums import Task
 from robustbench_bilateral.errors import FieldError, InputError
+from robustbench_bilateral.preprocessing import Preprocessing
+from robustbench_bilateral.results.row import canonical_json
 from robustbench_bilateral.text import WordVocab
 from robustbench_bilateral.wordswap.counts import vocabulary_counts
 
@@ -32,11 +34,21 @@ GIVEN_PREFIX = "tensors:"
 
 @dataclass(frozen=True)
 class CheckpointInfo:
-    """What planning needs of a checkpoint: where it is, its content hash, its metadata."""
+    """What planning needs of a checkpoint: where it is, its identity, its metadata.
+
+    ``sha256`` identifies the checkpoint as loaded (``LoadSettings.identity``); ``notes`` are
+    the loader's lines saying what loading added, initialised or dropped.
+    """
 
     path: str
     sha256: str
     meta: dict
+    notes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, path: str, loaded: LoadedCheckpoint) -> CheckpointInfo:
+        """The description of a loaded checkpoint, labelled ``path``."""
+        return cls(path, loaded.sha256, loaded.meta, loaded.notes)
 
     @property
     def task(self) -> Task:
@@ -82,24 +94,70 @@ def _shape(value: Any) -> str:
     return f"{value.dtype} {tuple(value.shape)}" if isinstance(value, Tensor) else type(value).__name__
 
 
-def describe_checkpoint(path: str, model_name: str | None = None) -> CheckpointInfo:
-    """Metadata and hash of a checkpoint file without building its model when its metadata suffices.
+@dataclass(frozen=True)
+class LoadSettings:
+    """How checkpoint files are read: the keywords of ``load_checkpoint`` after the path.
 
-    Plain weights (``.pt``, ``timm:NAME``, a model name) are loaded once to learn what they are.
+    ``model`` is the model plain weights (``.pt``, ``timm:NAME``) load into; ``variant`` the
+    attention they are built with (``None``: softmax, or a checkpoint's own); ``model_kwargs``
+    the arguments of the model; ``preprocessing`` overrides of fields of the checkpoint's
+    ``Preprocessing`` (``mean``, ``std``, ``crop_pct``, ``interpolation``).
     """
-    if model_name is None and not path.startswith("timm:") and Path(path).suffix == ".safetensors":
+
+    model: str | None = None
+    variant: str | None = None
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    preprocessing: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def changes_model(self) -> bool:
+        """True when a variant, model argument or preprocessing override is set."""
+        return self.variant is not None or bool(self.model_kwargs) or bool(self.preprocessing)
+
+    def load(self, path: str) -> LoadedCheckpoint:
+        """``load_checkpoint(path, ...)`` with these settings, its ``sha256`` replaced by ``identity``."""
+        loaded = load_checkpoint(path, self.model, variant=self.variant, model_kwargs=self.model_kwargs or None,
+                                 preprocessing=self.preprocessing or None)
+        return replace(loaded, sha256=self.identity(loaded))
+
+    def identity(self, loaded: LoadedCheckpoint) -> str:
+        """What identifies the loaded checkpoint in cell keys: the file's SHA-256 when no setting
+        changes the model (so such cells keep their keys), else the hex SHA-256 of the canonical
+        JSON of the file's hash, the built model's description and preprocessing, and the settings."""
+        if not self.changes_model:
+            return loaded.sha256
+        payload = {
+            "checkpoint_sha256": loaded.sha256,
+            "model": loaded.meta.get("model"),
+            "preprocessing": loaded.meta.get("preprocessing"),
+            "settings": {"model": self.model, "variant": self.variant, "model_kwargs": dict(self.model_kwargs),
+                         "preprocessing": dict(self.preprocessing)},
+        }
+        return hashlib.sha256(canonical_json(payload).encode("ascii")).hexdigest()
+
+
+PLAIN = LoadSettings()
+
+
+def describe_checkpoint(path: str, settings: LoadSettings = PLAIN) -> CheckpointInfo:
+    """Identity, metadata and loading notes of a checkpoint, without building its model when its metadata suffices.
+
+    A ``.safetensors`` file from ``bilat-eval train`` read with ``PLAIN`` settings is described
+    from its header alone; anything else (plain weights, ``timm:NAME``, any setting) is loaded once.
+    """
+    if settings == PLAIN and not path.startswith("timm:") and Path(path).suffix == ".safetensors":
         if not Path(path).is_file():
             raise InputError(f"checkpoint {path} does not exist: pass the path of a .safetensors file from `bilat-eval train`")
-        return CheckpointInfo(path, file_sha256(Path(path)), read_metadata(Path(path)))
-    loaded = load_checkpoint(path, model_name)
-    return CheckpointInfo(path, loaded.sha256, loaded.meta)
+        return CheckpointInfo(path, file_sha256(Path(path)), read_metadata(Path(path)), ())
+    return CheckpointInfo.of(path, settings.load(path))
 
 
 def load_split(dataset: str, split: str, n_examples: int, meta: dict) -> Any:
     """The evaluated data of a named split, as the checkpoint with metadata ``meta`` reads it.
 
     Images: ``(images (N, C, H, W) float32 in [0, 1], labels (N,) int64)`` at the model's input
-    size. Text: a ``TextSplit`` of the lines holding the split's first ``n_examples`` tokens, with the
+    size, decoded pictures resized and centre-cropped as the checkpoint's ``preprocessing`` says.
+    Text: a ``TextSplit`` of the lines holding the split's first ``n_examples`` tokens, with the
     checkpoint's own vocabulary and the counts of its words in the checkpoint's training split.
     """
     source = load_source(dataset)
@@ -108,9 +166,16 @@ def load_split(dataset: str, split: str, n_examples: int, meta: dict) -> Any:
         counts = partial(vocabulary_counts, meta["dataset"], vocab)
         return TextSplit.first_words(text_lines(source.split(split)), vocab, n_examples, counts)
     kwargs = meta["model"]["kwargs"]
-    images, labels = image_tensors(source.split(split), n_examples or None, image_size=kwargs.get("img_size"))
+    images, labels = image_tensors(source.split(split), n_examples or None, image_size=kwargs.get("img_size"),
+                                   preprocessing=stored_preprocessing(meta))
     check_image_shape(images, kwargs, dataset)
     return images, labels
+
+
+def stored_preprocessing(meta: dict) -> Preprocessing | None:
+    """The ``Preprocessing`` a checkpoint's metadata records, or ``None`` for one made before it was recorded."""
+    stored = meta.get("preprocessing")
+    return None if stored is None else Preprocessing.from_dict(stored)
 
 
 def check_image_shape(images: Tensor, model_kwargs: dict, dataset: str) -> None:
@@ -127,24 +192,23 @@ def check_image_shape(images: Tensor, model_kwargs: dict, dataset: str) -> None:
 class Sources:
     """Files and named datasets, plus the checkpoints and images a spec gave in memory.
 
-    ``model_name`` is the model plain weights load into; ``models`` maps a checkpoint path label
-    to its model in memory; ``images`` maps a dataset name to its ``GivenImages``.
+    ``settings`` say how checkpoint files load; ``models`` maps a checkpoint path label to its
+    model in memory; ``images`` maps a dataset name to its ``GivenImages``.
     """
 
-    model_name: str | None = None
+    settings: LoadSettings = PLAIN
     models: Mapping[str, LoadedCheckpoint] = field(default_factory=dict)
     images: Mapping[str, GivenImages] = field(default_factory=dict)
 
     def describe(self, path: str) -> CheckpointInfo:
-        """``describe_checkpoint(path)``, or the in-memory model's path, hash and metadata."""
+        """``describe_checkpoint(path, settings)``, or the in-memory model's path, hash, metadata and notes."""
         if path in self.models:
-            loaded = self.models[path]
-            return CheckpointInfo(path, loaded.sha256, loaded.meta)
-        return describe_checkpoint(path, self.model_name)
+            return CheckpointInfo.of(path, self.models[path])
+        return describe_checkpoint(path, self.settings)
 
     def load(self, path: str) -> LoadedCheckpoint:
-        """The model of a checkpoint: the one in memory, or ``load_checkpoint(path, model_name)``."""
-        return self.models[path] if path in self.models else load_checkpoint(path, self.model_name)
+        """The model of a checkpoint: the one in memory, or ``settings.load(path)``."""
+        return self.models[path] if path in self.models else self.settings.load(path)
 
     def data_meta(self, dataset: str) -> DataMeta:
         """Task and splits of a dataset; an unknown or unreadable one is a ``FieldError`` on ``dataset``."""

@@ -27,8 +27,20 @@ Fields (and the names errors use):
 - ``seed``: a whole number, the seed of every random draw.
 - ``run``: a plain folder name; results go to ``<out>/<run>/results.sqlite``.
 - ``fresh``: true to clear the run's stored results first instead of resuming.
-- ``model``: ``None`` or the model name (``bilat-eval list models``) that plain weights
-  (``.pt``, ``timm:NAME``) load into.
+- ``model``: ``None`` or the model that plain weights (``.pt``, ``timm:NAME``) load into: a name
+  of ``bilat-eval list models`` or any timm model name (``vit_tiny_patch16_224``, ``resnet18``).
+- ``variant``: ``None`` or the attention variant plain weights are built with
+  (``bilat-eval list variants``; ``None``: softmax, or a checkpoint's own).
+- ``model_kwargs``: ``None``, ``key=value,...`` text (``patch_size=7,depth=4``, values read as
+  Python literals) or a mapping of the model's arguments.
+- ``mean``, ``std``: ``None``, or per-channel constants (a list of numbers or comma-separated
+  text) replacing the checkpoint's normalisation ``(x - mean) / std``.
+- ``crop_pct``: ``None`` or the fraction of the resized picture the centre crop keeps.
+- ``interpolation``: ``None`` or how pictures are resized (``bilinear``, ``bicubic``, ``nearest``).
+
+The preprocessing overrides are checked by ``Preprocessing``'s rules (``crop_pct`` in (0, 1], std
+> 0, ...) and again against each checkpoint when it loads (a ``mean`` with the wrong number of
+channels), still under their own names.
 """
 
 from __future__ import annotations
@@ -42,10 +54,13 @@ from numbers import Integral
 from pathlib import Path
 from typing import Any
 
+from robustbench_bilateral.attention import parse_variant
 from robustbench_bilateral.checkpoint import LoadedCheckpoint
 from robustbench_bilateral.engine import Threat
 from robustbench_bilateral.errors import FieldError, InputError
-from robustbench_bilateral.sources import GivenImages
+from robustbench_bilateral.models import model_entry, parse_model_kwargs
+from robustbench_bilateral.preprocessing import Preprocessing
+from robustbench_bilateral.sources import GivenImages, LoadSettings
 from robustbench_bilateral.threats import THREATS
 
 DEFAULT_RUN = "main"
@@ -54,6 +69,10 @@ DEFAULT_BATCH_SIZE = 256
 CHECKPOINT_KINDS = "strings (checkpoint paths, globs or timm:NAME)"
 THREAT_KINDS = "threat names, (name, params) pairs, {'name': ..., **params} tables or Threat objects"
 WHOLE_SPLIT = " (0 = the whole split)"
+NEUTRAL_SIZE = 224
+"""Input size of the preprocessing that overrides are checked on before any checkpoint loads."""
+LOAD_FIELDS = ("model", "variant", "model_kwargs", "mean", "std", "crop_pct", "interpolation")
+"""The fields that say how checkpoint files load (``LoadSettings``), in the order they are listed."""
 
 CheckpointSource = str | LoadedCheckpoint
 
@@ -83,7 +102,7 @@ class CheckedSpec:
     seed: int
     run: str
     fresh: bool
-    model: str | None
+    load: LoadSettings
 
 
 @dataclass
@@ -100,6 +119,12 @@ class EvaluationSpec:
     run: str = DEFAULT_RUN
     fresh: bool = False
     model: str | None = None
+    variant: str | None = None
+    model_kwargs: str | Mapping[str, Any] | None = None
+    mean: str | Sequence[float] | None = None
+    std: str | Sequence[float] | None = None
+    crop_pct: float | None = None
+    interpolation: str | None = None
     base: Path | None = None
 
     def validate(self) -> CheckedSpec:
@@ -112,12 +137,20 @@ class EvaluationSpec:
         n_examples = whole_number(self.n_examples, "n_examples", 0, WHOLE_SPLIT)
         batch_size = whole_number(self.batch_size, "batch_size", 1)
         seed = whole_number(self.seed, "seed", None)
-        run, fresh, model = run_name(self.run), flag(self.fresh, "fresh"), optional_text(self.model, "model")
+        run, fresh, load = run_name(self.run), flag(self.fresh, "fresh"), self.load_settings()
         dataset = self.dataset if isinstance(self.dataset, GivenImages) else optional_text(self.dataset, "dataset")
         split = text(self.split, "split")
         checkpoints = tuple(resolve_checkpoints(self.checkpoints, self.base))
         groups = tuple(threat_groups(self.threats, n_examples))
-        return CheckedSpec(checkpoints, groups, dataset, split, batch_size, seed, run, fresh, model)
+        return CheckedSpec(checkpoints, groups, dataset, split, batch_size, seed, run, fresh, load)
+
+    def load_settings(self) -> LoadSettings:
+        """The checked ``LoadSettings`` of ``model``, ``variant``, ``model_kwargs`` and the preprocessing overrides."""
+        variant = optional_text(self.variant, "variant")
+        if variant is not None:
+            parse_variant(variant)
+        preprocessing = preprocessing_overrides(self.mean, self.std, self.crop_pct, self.interpolation)
+        return LoadSettings(model_name(self.model), variant, model_arguments(self.model_kwargs), preprocessing)
 
 
 @contextmanager
@@ -153,6 +186,52 @@ def text(value: Any, name: str) -> str:
 def optional_text(value: Any, name: str) -> str | None:
     """``None`` or a non-empty string."""
     return None if value is None else text(value, name)
+
+
+def preprocessing_overrides(mean: Any, std: Any, crop_pct: Any, interpolation: Any) -> dict[str, Any]:
+    """The given preprocessing overrides (``mean``/``std`` as lists of numbers or comma-separated
+    text), checked by ``Preprocessing``'s own rules on a neutral preprocessing with as many channels."""
+    overrides = {"mean": channel_values(mean, "mean"), "std": channel_values(std, "std"), "crop_pct": crop_pct,
+                 "interpolation": interpolation}
+    given = {name: value for name, value in overrides.items() if value is not None}
+    first = given.get("mean", given.get("std"))
+    channels = max(len(first), 1) if isinstance(first, (list, tuple)) else 1
+    checked = Preprocessing((0.5,) * channels, (1.0,) * channels, NEUTRAL_SIZE).with_overrides(given)
+    return {name: getattr(checked, name) for name in given}
+
+
+def channel_values(value: Any, name: str) -> Any:
+    """Comma-separated text (``"0.5,0.5,0.5"``) as a tuple of floats; any other value as it is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return tuple(float(token) for token in value.split(","))
+    except ValueError:
+        raise FieldError(name, f"must be numbers separated by commas, one per channel (e.g. 0.485,0.456,0.406), "
+                               f"got {value!r}") from None
+
+
+def model_name(value: Any) -> str | None:
+    """``None`` or a model name registered in ``MODELS`` or known to timm (``models.model_entry``)."""
+    name = optional_text(value, "model")
+    if name is not None:
+        try:
+            model_entry(name)
+        except InputError as error:
+            raise FieldError("model", f"{error} or a timm model name such as vit_tiny_patch16_224") from None
+    return name
+
+
+def model_arguments(value: Any) -> dict[str, Any]:
+    """The model's keyword arguments from ``key=value,...`` text (``parse_model_kwargs``) or a mapping; ``None`` is none."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        return parse_model_kwargs(value)
+    if isinstance(value, Mapping) and all(isinstance(key, str) for key in value):
+        return dict(value)
+    raise FieldError("model_kwargs", f"must be key=value pairs separated by commas (e.g. patch_size=7,depth=4) "
+                                     f"or a table of them, got {value!r}")
 
 
 def flag(value: Any, name: str) -> bool:

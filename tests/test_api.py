@@ -114,7 +114,11 @@ def test_out_writes_the_store_and_a_second_call_resumes(smoke_checkpoints, tmp_p
     ({"data": "nowhere"}, "data", "unknown dataset 'nowhere'"),
     ({"split": "valid"}, "split", "dataset 'mnist5k' has no split 'valid'"),
     ({"run": "a/b"}, "run", "'a/b' is not a plain folder name"),
-    ({"mean": (0.5,)}, "mean", "applies to an nn.Module only"),
+    ({"mean": "0.5,lots"}, "mean", "must be numbers separated by commas"),
+    ({"std": (0.5, 0.5)}, "std", "has 2 values but mean has 1"),
+    ({"crop_pct": 0}, "crop_pct", "must be in (0, 1]"),
+    ({"variant": "bilateral"}, "variant", "checkpoint "),
+    ({"model_kwargs": "depth"}, "model_kwargs", "item 'depth' is not key=value"),
     ({"model": 42}, "model", "must be an nn.Module or a checkpoint path"),
     ({"model": "nowhere.safetensors"}, "model", "checkpoint nowhere.safetensors does not exist"),
 ])

@@ -6,6 +6,8 @@ import datasets
 import numpy as np
 import torch
 
+from robustbench_bilateral.preprocessing import Preprocessing
+
 
 def image_dataset(images: np.ndarray, labels: np.ndarray, classes: tuple[str, ...]) -> datasets.Dataset:
     """A Dataset with an ``image`` column (uint8, (H, W) or (H, W, C)) and a ``label`` column."""
@@ -20,21 +22,27 @@ def image_dataset(images: np.ndarray, labels: np.ndarray, classes: tuple[str, ..
 
 
 def image_tensors(
-    dataset: datasets.Dataset, n: int | None = None, image_size: int | None = None
+    dataset: datasets.Dataset,
+    n: int | None = None,
+    image_size: int | None = None,
+    preprocessing: Preprocessing | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``n`` examples (all when ``None``) as ``(images, labels)``.
 
     images: float32 (N, C, H, W) in [0, 1] (uint8 / 255); labels: int64 (N,). Decoded pictures
     (image folders, hub datasets) are converted to RGB, resized so the short side is
-    ``image_size * 256 / 224`` and centre-cropped to ``image_size`` (the ImageNet evaluation
-    transform); arrays are returned at their stored size.
+    ``preprocessing.resize_size`` with its interpolation and centre-cropped to its ``input_size``;
+    without a preprocessing, the short side is ``round(image_size / 0.875)`` (bilinear) and the
+    crop ``image_size`` (default: the first picture's height), the ImageNet evaluation transform.
+    Arrays are returned at their stored size.
     """
     count = len(dataset) if n is None else min(n, len(dataset))
     rows = dataset.select(range(count))
     image_column = "image" if "image" in rows.column_names else "img"
     first = rows[0][image_column] if count else None
     if first is not None and not isinstance(first, (list, np.ndarray)):
-        pixels = _decode_pictures(rows[image_column], image_size)
+        chosen = preprocessing or _geometry(image_size or first.size[1])
+        pixels = _decode_pictures(rows[image_column], chosen)
     else:
         arrays = rows.with_format("numpy")[:][image_column]  # one batch read, not one per row
         pixels = torch.from_numpy(np.asarray(arrays, dtype=np.uint8))
@@ -43,12 +51,18 @@ def image_tensors(
     return pixels.float().div_(255.0).contiguous(), labels
 
 
-def _decode_pictures(pictures: list, image_size: int | None) -> torch.Tensor:
-    """PIL pictures to a uint8 (N, 3, S, S) tensor with the resize-then-centre-crop transform."""
-    from torchvision.transforms import v2
+def _geometry(size: int) -> Preprocessing:
+    """The resize and crop of a ``size`` px input with the defaults (mean/std play no part here)."""
+    return Preprocessing((0.0,), (1.0,), size)
 
-    size = image_size or pictures[0].size[1]
-    transform = v2.Compose(
-        [v2.PILToTensor(), v2.Resize(int(round(size * 256 / 224)), antialias=True), v2.CenterCrop(size)]
-    )
+
+def _decode_pictures(pictures: list, preprocessing: Preprocessing) -> torch.Tensor:
+    """PIL pictures to a uint8 (N, 3, S, S) tensor: antialiased resize of the short side, then centre crop."""
+    from torchvision.transforms import InterpolationMode, v2
+
+    transform = v2.Compose([
+        v2.PILToTensor(),
+        v2.Resize(preprocessing.resize_size, InterpolationMode(preprocessing.interpolation), antialias=True),
+        v2.CenterCrop(preprocessing.input_size),
+    ])
     return torch.stack([transform(picture.convert("RGB")) for picture in pictures])

@@ -35,7 +35,7 @@ from robustbench_bilateral.engine.model_checks import model_flags
 from robustbench_bilateral.engine.threat import Clean, Threat
 from robustbench_bilateral.enums import Task, ThreatFamily
 from robustbench_bilateral.errors import BilatError
-from robustbench_bilateral.results.row import ResultRow
+from robustbench_bilateral.results.row import ResultRow, canonical_json
 from robustbench_bilateral.results.stats import bootstrap_perplexity_interval, perplexity, wilson_interval
 from robustbench_bilateral.results.store import ResultStore
 from robustbench_bilateral.rng import ExampleRNG
@@ -212,10 +212,11 @@ class Engine:
         return self.store.rows(cell.key for cell in cells)
 
     def _split(self, splits: dict[tuple, Any], cell: Cell, checkpoint: CheckpointLike, load_split: LoadSplit) -> Any:
-        """A split shared by all checkpoints (vision) or by one checkpoint's tokenisation (language)."""
-        key: tuple[str | int, ...] = (cell.dataset, cell.split, cell.n_examples)
-        if _is_language(checkpoint):
-            key = (checkpoint.sha256, *key)
+        """A split shared by the checkpoints that read images alike (same input size and preprocessing),
+        or by one checkpoint's tokenisation (language)."""
+        reader = checkpoint.sha256 if _is_language(checkpoint) else canonical_json(
+            [checkpoint.meta.get("model", {}).get("kwargs", {}).get("img_size"), checkpoint.meta.get("preprocessing")])
+        key: tuple[str | int, ...] = (reader, cell.dataset, cell.split, cell.n_examples)
         if key not in splits:
             splits[key] = load_split(cell.dataset, cell.split, cell.n_examples, checkpoint.meta)
         return splits[key]

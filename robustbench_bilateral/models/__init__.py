@@ -1,14 +1,16 @@
 """Model zoo: vision transformers and a causal language model for every attention variant.
 
-Every model is registered in ``MODELS`` here (the ViT presets also as timm models).
-``create_model(name, variant, **kwargs)`` builds one; ``model_spec(model)`` returns what rebuilds
-it: ``create_model(spec["name"], variant=AttentionConfig.from_dict(spec["attention"]), **spec["kwargs"])``.
+Every model is registered in ``MODELS`` here (the ViT presets also as timm models); a name timm
+knows (``vit_tiny_patch16_224``, ``deit_small_patch16_224``, ``resnet18``) builds through
+``timm_models``. ``create_model(name, variant, **kwargs)`` builds one; ``model_spec(model)`` returns
+what rebuilds it: ``create_model(spec["name"], variant=AttentionConfig.from_dict(spec["attention"]), **spec["kwargs"])``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, cast
 
 from timm.models import register_model
@@ -17,8 +19,12 @@ from torch import nn
 from ..attention import AttentionConfig
 from ..normalization import IMAGENET_MEAN, IMAGENET_STD
 from ..registry import Registry
+from .inputs import model_preprocessing, set_preprocessing
+from .kwargs import parse_model_kwargs
 from .lm import LM_NAME, CausalLM, create_lm
 from .stack import AttentionModel
+from .timm_models import TimmBaseline, build_timm_model, is_timm_name
+from .transfer import transfer_weights
 from .vit import ViT, ViTPreset, load_timm_state_dict
 
 
@@ -67,12 +73,22 @@ MODELS.register(LM_NAME, ModelEntry(
     create_lm, "causal word-level LM: pre-LN decoder, tied embeddings, context 128, dim 256, depth 4, 4 heads"))
 
 
+def model_entry(name: str) -> ModelEntry:
+    """The entry of ``name``: registered in ``MODELS``, else a name timm knows (``timm_models``).
+
+    A name neither knows is an ``InputError`` listing the registered models.
+    """
+    if name not in MODELS and is_timm_name(name):
+        return ModelEntry(partial(build_timm_model, name), f"timm's {name}")
+    return MODELS.get(name)
+
+
 def create_model(name: str, variant: str | AttentionConfig = "softmax", **kwargs: Any) -> nn.Module:
-    """Model ``name`` (registered in ``MODELS``) with attention ``variant`` (a name or a config).
+    """Model ``name`` (see ``model_entry``) with attention ``variant`` (a name or a config).
 
     An unknown name raises ``InputError`` listing the models; kwargs override the model's defaults.
     """
-    return MODELS.get(name).build(variant, **kwargs)
+    return model_entry(name).build(variant, **kwargs)
 
 
 def model_spec(model: nn.Module) -> dict[str, Any]:
@@ -90,9 +106,16 @@ __all__ = [
     "MODELS",
     "CausalLM",
     "ModelEntry",
+    "TimmBaseline",
     "ViT",
     "ViTPreset",
     "create_model",
+    "is_timm_name",
     "load_timm_state_dict",
+    "model_entry",
+    "model_preprocessing",
     "model_spec",
+    "parse_model_kwargs",
+    "set_preprocessing",
+    "transfer_weights",
 ]

@@ -12,6 +12,7 @@ from timm.layers import LayerNorm
 from torch import nn
 
 from ..attention import AttentionConfig, build_blocks, plan_positions
+from ..preprocessing import Preprocessing
 
 
 class StackKwargs(TypedDict, total=False):
@@ -33,6 +34,10 @@ class AttentionModel(nn.Module):
 
     STACK_DEFAULTS: ClassVar[StackKwargs]
     model_name: str
+    model_kwargs: dict[str, Any]
+    preprocessing: Preprocessing | None = None
+    """The input transform of an image model when set (timm-named models, ``set_preprocessing``);
+    None = derived from its kwargs (``Preprocessing.derived``)."""
 
     def init_stack(self, attention: AttentionConfig, grid: tuple[int, ...], own: dict[str, Any],
                    stack: StackKwargs) -> None:
@@ -47,8 +52,8 @@ class AttentionModel(nn.Module):
         self.model_kwargs = {**own, **shape, "mlp_ratio": float(shape["mlp_ratio"]), "pos_dim": self.position_plan.pos_dim}
 
     def add_blocks(self) -> None:
-        """The ``blocks`` of the stack and its final ``norm``."""
+        """The ``blocks`` of the stack and its final ``norm``; ``qkv`` has a bias unless ``qkv_bias=False``."""
         kwargs = self.model_kwargs
         self.blocks = build_blocks(kwargs["depth"], kwargs["embed_dim"], kwargs["num_heads"], kwargs["mlp_ratio"],
-                                   self.attention_config)
+                                   self.attention_config, qkv_bias=kwargs.get("qkv_bias", True))
         self.norm = LayerNorm(kwargs["embed_dim"])

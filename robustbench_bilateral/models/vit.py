@@ -29,7 +29,8 @@ class ViT(AttentionModel):
     added to the tokens at the input (learned ``pos_embed`` (1, T, embed_dim) or fixed 2-D
     sinusoidal, class token at its reserved position); kernels that consume them (bilateral) get
     the (T, P) position vectors in every block and nothing is added. ``stack`` sets the shape of the
-    blocks (``StackKwargs``: embed_dim, depth, num_heads, mlp_ratio, pos_dim = P).
+    blocks (``StackKwargs``: embed_dim, depth, num_heads, mlp_ratio, pos_dim = P); ``qkv_bias``
+    whether the ``qkv`` projections have a bias (timm's argument of that name).
     """
 
     STACK_DEFAULTS = StackKwargs(embed_dim=192, depth=12, num_heads=3, mlp_ratio=4.0)
@@ -47,6 +48,7 @@ class ViT(AttentionModel):
         num_classes: int = 1000,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
+        qkv_bias: bool = True,
         **stack: Unpack[StackKwargs],
     ) -> None:
         super().__init__()
@@ -54,7 +56,7 @@ class ViT(AttentionModel):
             raise ValueError(f"mean and std need {in_chans} values each, got {len(mean)} and {len(std)}")
         grid = (img_size // patch_size, img_size // patch_size)
         own = dict(img_size=img_size, patch_size=patch_size, in_chans=in_chans, num_classes=num_classes,
-                   mean=[float(m) for m in mean], std=[float(s) for s in std])
+                   mean=[float(m) for m in mean], std=[float(s) for s in std], qkv_bias=bool(qkv_bias))
         self.init_stack(attention, grid, own, stack)
         embed_dim = self.model_kwargs["embed_dim"]
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)

@@ -5,6 +5,7 @@ presets train for seconds (a pipeline check, and the checkpoints of the tests); 
 fit a few minutes on 2 CPU cores; ``paper`` is the DeiT recipe (see ``recipes.py``) for 224 px data.
 """
 
+from robustbench_bilateral.training.options import TrainOptions
 from robustbench_bilateral.training.recipes import PRESETS, Recipe, TrainingPreset, recipe_for
 from robustbench_bilateral.training.trainer import TrainResult, train
 
@@ -30,4 +31,4 @@ PRESETS.register("paper", TrainingPreset(
                  mixup=0.8, cutmix=1.0),
 ))
 
-__all__ = ["PRESETS", "Recipe", "TrainResult", "TrainingPreset", "recipe_for", "train"]
+__all__ = ["PRESETS", "Recipe", "TrainOptions", "TrainResult", "TrainingPreset", "recipe_for", "train"]

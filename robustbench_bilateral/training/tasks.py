@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robustbench_bilateral.data import DataSource, image_tensors, text_lines
+from robustbench_bilateral.data import DataMeta, DataSource, image_tensors, text_lines
 from robustbench_bilateral.enums import Task
-from robustbench_bilateral.errors import InputError
+from robustbench_bilateral.errors import FieldError, InputError
+from robustbench_bilateral.preprocessing import Preprocessing
 from robustbench_bilateral.results.stats import perplexity
 from robustbench_bilateral.rng import example_seed
 from robustbench_bilateral.text import WordVocab, sliding_window_nll
@@ -26,18 +28,45 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(example_seed(seed, epoch))
 
 
+def data_preprocessing(meta: DataMeta, overrides: Mapping[str, Any] | None = None) -> Preprocessing:
+    """The preprocessing a model of this data trains with: the data's mean/std and image size,
+    ``Preprocessing``'s default resize and interpolation, then ``overrides``; mean/std need one
+    value per channel of the data."""
+    preprocessing = Preprocessing(tuple(meta.mean), tuple(meta.std), meta.image_size).with_overrides(overrides or {})
+    if len(preprocessing.mean) != meta.channels:
+        raise FieldError("mean", f"needs {meta.channels} value(s), one per channel of '{meta.name}', "
+                                 f"got {len(preprocessing.mean)}")
+    return preprocessing
+
+
+def image_model_kwargs(meta: DataMeta, preprocessing: Preprocessing) -> dict[str, Any]:
+    """What an image model takes from its data: input size and channels, class count, mean/std."""
+    return {
+        "img_size": meta.image_size,
+        "in_chans": meta.channels,
+        "num_classes": len(meta.classes),
+        "mean": preprocessing.mean,
+        "std": preprocessing.std,
+    }
+
+
 class ImageTask:
-    """Image classification: shuffled mini-batches, cross-entropy, accuracy on the test split."""
+    """Image classification: shuffled mini-batches, cross-entropy, accuracy on the test split.
+
+    Decoded pictures are resized and centre-cropped by ``preprocessing`` (``data_preprocessing``
+    of the data with ``preprocessing_overrides``); its mean/std become the model's.
+    """
 
     kind = "image"
 
-    def __init__(self, source: DataSource, recipe: Recipe) -> None:
+    def __init__(self, source: DataSource, recipe: Recipe, preprocessing_overrides: Mapping[str, Any] | None = None) -> None:
         self.source = source
         self.recipe = recipe
-        self.train_images, self.train_labels = image_tensors(source.split("train"), image_size=source.meta.image_size)
+        self.preprocessing = data_preprocessing(source.meta, preprocessing_overrides)
+        self.train_images, self.train_labels = self._tensors("train")
         eval_split = "test" if "test" in source.meta.splits else source.meta.splits[-1]
         self.eval_split = eval_split
-        self.eval_images, self.eval_labels = image_tensors(source.split(eval_split), image_size=source.meta.image_size)
+        self.eval_images, self.eval_labels = self._tensors(eval_split)
         self.mixing = None
         if recipe.mixup or recipe.cutmix:
             from timm.data import Mixup
@@ -49,19 +78,19 @@ class ImageTask:
                 num_classes=len(source.meta.classes),
             )
 
-    def model_kwargs(self) -> dict:
-        meta = self.source.meta
-        return {
-            "img_size": meta.image_size,
-            "in_chans": meta.channels,
-            "num_classes": len(meta.classes),
-            "mean": tuple(meta.mean),
-            "std": tuple(meta.std),
-        }
+    def _tensors(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return image_tensors(self.source.split(split), image_size=self.source.meta.image_size,
+                             preprocessing=self.preprocessing)
 
-    def checkpoint_fields(self) -> dict:
-        meta = self.source.meta
-        return {"task": Task.IMAGE_CLASSIFICATION.value, "normalization": {"mean": list(meta.mean), "std": list(meta.std)}}
+    def model_kwargs(self) -> dict:
+        return image_model_kwargs(self.source.meta, self.preprocessing)
+
+    def checkpoint_fields(self, model_kwargs: Mapping[str, Any]) -> dict:
+        """Task, and the normalisation and preprocessing of the trained model (its own mean/std)."""
+        mean, std = list(model_kwargs["mean"]), list(model_kwargs["std"])
+        preprocessing = self.preprocessing.with_overrides({"mean": tuple(mean), "std": tuple(std)})
+        return {"task": Task.IMAGE_CLASSIFICATION.value, "normalization": {"mean": mean, "std": std},
+                "preprocessing": preprocessing.to_dict()}
 
     def steps_per_epoch(self) -> int:
         return self.recipe.steps_per_epoch or len(self.train_labels) // self.recipe.batch_size
@@ -110,7 +139,8 @@ class LanguageTask:
     def model_kwargs(self) -> dict:
         return {"vocab_size": len(self.vocab)}
 
-    def checkpoint_fields(self) -> dict:
+    def checkpoint_fields(self, model_kwargs: Mapping[str, Any]) -> dict:
+        """Task, vocabulary, context and the unigram baseline (``model_kwargs`` add nothing here)."""
         return {
             "task": Task.LANGUAGE_MODELING.value,
             "vocab": self.vocab.to_list(),
@@ -153,8 +183,17 @@ def task_kind(source: DataSource) -> str:
     return "language" if source.meta.task is Task.LANGUAGE_MODELING else "image"
 
 
-def build_task(source: DataSource, recipe: Recipe) -> ImageTask | LanguageTask:
-    """The training task of a source: language modelling for text, classification for images."""
+def build_task(source: DataSource, recipe: Recipe,
+               preprocessing_overrides: Mapping[str, Any] | None = None) -> ImageTask | LanguageTask:
+    """The training task of a source: language modelling for text, classification for images.
+
+    ``preprocessing_overrides`` (``Preprocessing`` fields) apply to images only; for text they
+    are a ``FieldError`` on ``preprocessing``.
+    """
     if "train" not in source.meta.splits:
         raise InputError(f"dataset '{source.meta.name}' has no train split: give a source with train and test splits")
-    return LanguageTask(source, recipe) if task_kind(source) == "language" else ImageTask(source, recipe)
+    if task_kind(source) == "image":
+        return ImageTask(source, recipe, preprocessing_overrides)
+    if preprocessing_overrides:
+        raise FieldError("preprocessing", f"{', '.join(preprocessing_overrides)} apply to image data only: leave them out for text")
+    return LanguageTask(source, recipe)

@@ -8,11 +8,13 @@ by (seed, e), so a run that is killed and restarted replays exactly the batches 
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
@@ -23,14 +25,18 @@ from robustbench_bilateral.attention import parse_variant
 from robustbench_bilateral.checkpoint import read_metadata, save_checkpoint
 from robustbench_bilateral.data import load_source
 from robustbench_bilateral.errors import InputError
-from robustbench_bilateral.models import create_model
+from robustbench_bilateral.models import model_spec
+from robustbench_bilateral.results.row import canonical_json
+from robustbench_bilateral.training.options import TrainOptions
 from robustbench_bilateral.training.recipes import recipe_for
 from robustbench_bilateral.training.resume import load_resume_state, save_resume_state
+from robustbench_bilateral.training.starting import starting_model
 from robustbench_bilateral.training.tasks import build_task, task_kind
 
 FINAL_NAME = "model.safetensors"
 RESUME_NAME = "resume.safetensors"
 CURVE_NAME = "curve.csv"
+RUN_KEY = ("dataset", "variant", "recipe", "seed", "overrides")
 
 
 @dataclass(frozen=True)
@@ -58,39 +64,61 @@ def train(
     device: torch.device = torch.device("cpu"),
     fresh: bool = False,
     on_event: Callable[[dict], None] = lambda event: None,
+    init: str | None = None,
+    model: str | None = None,
+    model_kwargs: Mapping[str, Any] | None = None,
+    attention: Mapping[str, Any] | None = None,
+    preprocessing: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """Train (or resume, or reuse) one checkpoint of ``variant`` on ``dataset`` with training preset ``preset``.
 
-    A bad ``variant`` or ``epochs`` (or a preset without a recipe for the task) raises a
-    ``FieldError`` naming that argument; an unknown ``dataset`` or ``preset`` an ``InputError``
-    listing the valid names.
+    ``init``, ``model``, ``model_kwargs``, ``attention`` and ``preprocessing`` change the preset
+    (``TrainOptions``): fine-tune from init weights, another model, model keyword arguments
+    (``depth``, ``embed_dim``, ``num_heads``, ``patch_size``, ``pos_dim``, ...), attention fields
+    (``pos_kernel``, ``boost_steps``, ``nu_init``, ``layers``), preprocessing fields (``mean``,
+    ``std``, ``crop_pct``, ``interpolation``). They are recorded in the checkpoint under
+    ``"overrides"`` (the init also under ``"init"``: source and SHA-256), and a run folder holding a
+    run with other settings is never reused.
 
-    ``on_event`` receives ``{"event": "start", "epochs", "steps_per_epoch", "start_epoch"}``, then
-    ``{"event": "step", "epoch", "step", "loss", "items_per_s", "lr"}`` per optimiser step and
+    A bad ``variant``, ``epochs`` or setting (or a preset without a recipe for the task) raises a
+    ``FieldError`` naming that argument or field; an unknown ``dataset`` or ``preset`` an
+    ``InputError`` listing the valid names.
+
+    ``on_event`` receives ``{"event": "note", "text"}`` for each line on what loading the init
+    added, initialised or dropped, ``{"event": "start", "epochs", "steps_per_epoch", "start_epoch"}``,
+    then ``{"event": "step", "epoch", "step", "loss", "items_per_s", "lr"}`` per optimiser step and
     ``{"event": "epoch", "epoch", "metrics"}`` per finished epoch.
     """
-    variant_name = parse_variant(variant).name
+    options = TrainOptions(init, model, model_kwargs or {}, attention or {}, preprocessing or {})
     source = load_source(dataset)
-    recipe = recipe_for(task_kind(source), preset, epochs)
+    recipe = options.apply(recipe_for(task_kind(source), preset, epochs))
+    overrides = options.identity()
+    key = _run_key(dict(dataset=dataset, variant=parse_variant(variant).name, recipe=recipe.to_dict(), seed=seed,
+                        overrides=overrides or None))
     run_dir = Path(run_dir)
     final = run_dir / FINAL_NAME
     if fresh:
         for path in [*run_dir.glob("epoch-*.safetensors"), final, run_dir / RESUME_NAME, run_dir / CURVE_NAME]:
             path.unlink(missing_ok=True)
     if final.exists():
-        return _reuse(final, dataset, variant_name, recipe.to_dict(), seed)
+        return _reuse(final, key)
 
-    task = build_task(source, recipe)
+    task = build_task(source, recipe, options.preprocessing)
     torch.manual_seed(seed)
-    model = create_model(recipe.model, variant=variant, **recipe.model_kwargs, **task.model_kwargs()).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    start_epoch, step, curve = _resume(run_dir, model, optimizer, dataset, variant_name, recipe.to_dict(), seed)
+    start = starting_model(recipe, task, variant, options)
+    for note in start.notes:
+        on_event({"event": "note", "text": note})
+    net = start.model.to(device)
+    recorded = {**({"overrides": overrides} if overrides else {}), **({"init": start.init} if start.init else {}),
+                **task.checkpoint_fields(model_spec(net)["kwargs"])}
+    optimizer = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    start_epoch, step, curve = _resume(run_dir, net, optimizer, key)
     steps_per_epoch = task.steps_per_epoch()
     total_steps = recipe.epochs * steps_per_epoch
     on_event({"event": "start", "epochs": recipe.epochs, "steps_per_epoch": steps_per_epoch, "start_epoch": start_epoch})
     metrics: dict = {}
     for epoch in range(start_epoch + 1, recipe.epochs + 1):
-        model.train()
+        net.train()
         started = time.perf_counter()
         losses = []
         for host_batch in task.batches(seed, epoch):
@@ -99,22 +127,22 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = lr
             tick = time.perf_counter()
-            loss = task.loss(model, batch)
+            loss = task.loss(net, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if recipe.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+                torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.grad_clip)
             optimizer.step()
             step += 1
             losses.append(loss.detach().item())
             items = batch[0].numel() if task.kind == "language" else len(batch[0])
             on_event({"event": "step", "epoch": epoch, "step": step, "loss": losses[-1],
                       "items_per_s": items / (time.perf_counter() - tick), "lr": lr})
-        model.eval()
-        metrics = task.evaluate(model, device)
+        net.eval()
+        metrics = task.evaluate(net, device)
         save_checkpoint(
-            epoch_path(run_dir, epoch), model, dataset=dataset, recipe=recipe.to_dict(), seed=seed,
-            metrics=metrics, epoch=epoch, **task.checkpoint_fields(),
+            epoch_path(run_dir, epoch), net, dataset=dataset, recipe=recipe.to_dict(), seed=seed,
+            metrics=metrics, epoch=epoch, **recorded,
         )
         save_resume_state(run_dir / RESUME_NAME, optimizer, epoch, step)
         curve.append({"epoch": epoch, "step": step, "lr": lr, "train_loss": sum(losses) / len(losses),
@@ -128,26 +156,30 @@ def train(
     return TrainResult(final, read_metadata(final)["metrics"], start_epoch, reused=False)
 
 
-def _same_run(meta: dict, dataset: str, variant_name: str, recipe: dict, seed: int) -> bool:
-    return (meta.get("dataset"), meta.get("variant"), meta.get("recipe"), meta.get("seed")) == (
-        dataset, variant_name, recipe, seed)
+def _run_key(values: Mapping[str, Any]) -> dict[str, Any]:
+    """What tells runs apart (``RUN_KEY`` of a checkpoint's metadata) as JSON reads it back."""
+    return json.loads(canonical_json({name: values.get(name) for name in RUN_KEY}))
 
 
-def _reuse(final: Path, dataset: str, variant_name: str, recipe: dict, seed: int) -> TrainResult:
+def _same_run(meta: dict, key: dict[str, Any]) -> bool:
+    return _run_key(meta) == key
+
+
+def _reuse(final: Path, key: dict[str, Any]) -> TrainResult:
     meta = read_metadata(final)
-    if not _same_run(meta, dataset, variant_name, recipe, seed):
+    if not _same_run(meta, key):
         raise InputError(f"{final.parent} holds a finished run with other settings: choose another --out or add --fresh")
     return TrainResult(final, meta["metrics"], int(meta["epoch"]), reused=True)
 
 
-def _resume(run_dir: Path, model, optimizer, dataset: str, variant_name: str, recipe: dict, seed: int):
+def _resume(run_dir: Path, model, optimizer, key: dict[str, Any]):
     """Load the last finished epoch's weights and optimiser state; returns (epoch, step, curve rows)."""
     resume = run_dir / RESUME_NAME
     if not resume.exists():
         return 0, 0, []
     epoch, step = load_resume_state(resume, optimizer)
     checkpoint = epoch_path(run_dir, epoch)
-    if not _same_run(read_metadata(checkpoint), dataset, variant_name, recipe, seed):
+    if not _same_run(read_metadata(checkpoint), key):
         raise InputError(f"{run_dir} holds an unfinished run with other settings: choose another --out or add --fresh")
     load_model(model, str(checkpoint), strict=True)
     curve_path = run_dir / CURVE_NAME

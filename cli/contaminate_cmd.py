@@ -8,7 +8,15 @@ from pathlib import Path
 
 import click
 
-from cli.evaluating import EvaluationOptions, comma_separated, evaluation_options, load_settings, plan, run_with_progress
+from cli.evaluating import (
+    EvaluationOptions,
+    comma_separated,
+    evaluation_options,
+    load_settings,
+    option_name,
+    plan,
+    run_with_progress,
+)
 from cli.settings import Settings, pass_settings
 from cli.tables import corruption_summary_table
 from robustbench_bilateral.corruptions import SEVERITIES, resolve_corruptions
@@ -110,7 +118,8 @@ def contaminate_command(settings: Settings, options: EvaluationOptions, corrupti
     severities = list(comma_separated(severity_spec, severity_value))
     noises = [threat for spec in noise_specs for threat in parse_noise(spec)]
     paths = list(dict.fromkeys([*options.checkpoints, *([baseline] if baseline else [])]))
-    infos = [describe_checkpoint(path, load_settings(options)) for path in paths]
+    with renamed_fields(lambda field: option_name(field, ())):
+        infos = [describe_checkpoint(path, load_settings(options)) for path in paths]
     names = select_corruptions(corruption_spec, infos)
     corruptions = [build_threat("corruption", corruption=name, severity=severity) for name in names for severity in severities]
     evaluation = plan(settings, replace(options, checkpoints=tuple(paths)), [Clean(), *corruptions, *noises])

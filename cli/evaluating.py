@@ -13,9 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli.settings import Settings
 from robustbench_bilateral.engine import Cell, Threat
 from robustbench_bilateral.engine.distributed import is_main
-from robustbench_bilateral.evaluation import FILES, EvaluationPlan, plan_evaluation, run_cells
+from robustbench_bilateral.evaluation import EvaluationPlan, plan_evaluation, run_cells
 from robustbench_bilateral.results import ResultRow
-from robustbench_bilateral.sources import LoadSettings, Sources
+from robustbench_bilateral.sources import LoadSettings
 from robustbench_bilateral.spec import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_RUN,
@@ -144,18 +144,13 @@ def load_settings(options: EvaluationOptions) -> LoadSettings:
 
 
 def run_with_progress(settings: Settings, evaluation: EvaluationPlan) -> list[ResultRow]:
-    """Run a plan's cells into its run with a progress bar; stored cells are skipped unless --fresh."""
-    return run_cells_with_progress(settings, evaluation.cells, run=evaluation.run, batch_size=evaluation.batch_size,
-                                   fresh=evaluation.fresh, sources=evaluation.sources)
-
-
-def run_cells_with_progress(settings: Settings, cells: Sequence[Cell], *, run: str, batch_size: int, fresh: bool,
-                            sources: Sources = FILES) -> list[ResultRow]:
-    """Run ``cells`` into ``<out>/<run>`` with a progress bar over distinct cells.
+    """Run a plan's cells into its run with a progress bar over distinct cells; stored cells are
+    skipped unless --fresh.
 
     Under ``torchrun`` the ranks share each cell's work; a rank other than 0 ends the command
     here, since storing, exporting, reporting and printing are rank 0's alone.
     """
+    cells = evaluation.cells
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=settings.console, transient=True) as progress:
         bar = progress.add_task("cells", total=len({cell.key for cell in cells}))
@@ -163,8 +158,9 @@ def run_cells_with_progress(settings: Settings, cells: Sequence[Cell], *, run: s
         def advance(cell: Cell, computed: bool) -> None:
             progress.update(bar, advance=1, description=f"{'ran' if computed else 'stored'} {cell.threat.name}")
 
-        rows = run_cells(cells, out=settings.out, run=run, device=settings.device, batch_size=batch_size,
-                         fresh=fresh, progress=advance, sources=sources)
+        rows = run_cells(cells, out=settings.out, run=evaluation.run, device=settings.device,
+                         batch_size=evaluation.batch_size, fresh=evaluation.fresh, progress=advance,
+                         sources=evaluation.sources)
     if not is_main():
         click.get_current_context().exit(0)
     return rows

@@ -42,7 +42,7 @@ def _models() -> Group:
     for name, entry in MODELS.items():
         kwargs = built_kwargs(name)
         rows.append((name, entry.summary, model_kwargs_text(kwargs), _preprocessing(Preprocessing.derived(kwargs))))
-    models = registry_table("Models (timm.create_model(NAME, variant=...); also any timm ViT name)",
+    models = registry_table("Models (--model NAME; the ViTs also as timm.create_model(NAME, variant=...)); any timm model name works too",
                             ("model", "architecture", "kwargs", "preprocessing"), rows, fold=("kwargs",))
     presets = registry_table(
         "What `train --preset P --task T` builds; its weights saved as a .pth load with "

@@ -75,7 +75,7 @@ def _block_indices(text: str) -> tuple[int, ...]:
               help="Fine-tune from these weights: a checkpoint, timm's pretrained weights from the local cache, "
                    "or a state dict of --model.")
 @click.option("--model", default=None, help="Model to train (or of the --init state dict) instead of the preset's: "
-                                            "one of `bilat-eval list models` or a timm ViT name.")
+                                            "one of `bilat-eval list models` or any timm model name.")
 @click.option("--model-kwargs", default=None, metavar="KEY=VALUE,...",
               help="Model arguments over the preset's, e.g. patch_size=7,mlp_ratio=2.0.")
 @click.option("--depth", type=int, default=None, help="Number of blocks.")

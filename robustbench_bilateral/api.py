@@ -109,7 +109,8 @@ def evaluate(
         variant, task, dataset, split, threat family, threat and ``params`` (JSON), ``n``,
         ``metric`` (``accuracy``; ``success_rate`` over the originally correct examples for
         a real threat), ``value`` with its 95 % interval ``ci_low``/``ci_high``, counts, seed,
-        device, flags, wall time, versions and the cell key; one line per row, in threat order.
+        device, flags, wall time, versions and the cell key; one line per row, in the order the
+        run's store holds them (cells stored by an earlier call first).
         ``frame.attrs["notes"]`` lists what loading added, initialised or dropped, one
         ``"<checkpoint>: <note>"`` line each.
 

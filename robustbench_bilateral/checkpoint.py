@@ -206,7 +206,7 @@ class _Build:
         not fit is a ``FieldError`` on ``model_kwargs``."""
         try:
             return create_model(name, variant=self.variant or "softmax", **dict(self.model_kwargs or {}))
-        except (TypeError, ValueError) as error:
+        except (TypeError, ValueError, ZeroDivisionError, AssertionError) as error:
             raise FieldError("model_kwargs", f"model {name} cannot be built with {dict(self.model_kwargs or {})} "
                                              f"({_first_line(error)}): see `bilat-eval list models`") from error
 

@@ -9,6 +9,7 @@ device. Buffers a module keeps out of its state dict (``persistent=False``) are 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from numbers import Real
 from pathlib import Path
@@ -59,7 +60,7 @@ def state_dict_sha256(module: nn.Module) -> str:
 def channel_constants(value: Any, name: str) -> tuple[float, ...]:
     """``mean``/``std`` as a tuple of finite floats, one per channel; anything else is a ``FieldError``."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value or not all(
-            isinstance(item, Real) and not isinstance(item, bool) and float(item) == float(item) for item in value):
+            isinstance(item, Real) and not isinstance(item, bool) and math.isfinite(item) for item in value):
         raise FieldError(name, f"must be a list of numbers, one per channel (e.g. (0.5,) or (0.485, 0.456, 0.406)), got {value!r}")
     return tuple(float(item) for item in value)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from numbers import Real
+from numbers import Integral, Real
+from typing import Any
 
 from robustbench_bilateral.errors import FieldError
 
@@ -45,3 +46,11 @@ def parse_number(value: str | int | float, key: str) -> float:
         return number
     except (ValueError, OverflowError) as error:
         raise FieldError(key, f"bad number {value!r} ({error}): {NUMBER_EXAMPLE}") from error
+
+
+def whole_number(value: Any, name: str, minimum: int | None, meaning: str = "") -> int:
+    """``value`` as an int; anything but a whole number (>= ``minimum`` when given) is a ``FieldError``."""
+    bound = "" if minimum is None else f" >= {minimum}"
+    if isinstance(value, bool) or not isinstance(value, Integral) or (minimum is not None and value < minimum):
+        raise FieldError(name, f"must be a whole number{bound}{meaning}, got {value!r}")
+    return int(value)

@@ -1,7 +1,7 @@
 """One registry type for every kind of named thing: kernels, threats, corruptions, data sources, models, presets.
 
-Each package fills its registry in one visible place (its ``__init__``), as timm's
-``models/__init__.py`` does; users add entries with ``register`` (or the decorator form).
+Each kind's registry is filled in one visible place (a package's ``__init__`` or ``threats.py``),
+as timm's ``models/__init__.py`` is; users add entries with ``register`` (or the decorator form).
 """
 
 from __future__ import annotations

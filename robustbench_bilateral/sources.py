@@ -111,8 +111,9 @@ class LoadSettings:
 
     @property
     def changes_model(self) -> bool:
-        """True when a variant, model argument or preprocessing override is set."""
-        return self.variant is not None or bool(self.model_kwargs) or bool(self.preprocessing)
+        """True when a model, variant, model argument or preprocessing override is set: one file
+        loaded into two models (``--model``) is two checkpoints."""
+        return self.model is not None or self.variant is not None or bool(self.model_kwargs) or bool(self.preprocessing)
 
     def load(self, path: str) -> LoadedCheckpoint:
         """``load_checkpoint(path, ...)`` with these settings, its ``sha256`` replaced by ``identity``."""

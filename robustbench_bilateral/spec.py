@@ -50,7 +50,6 @@ import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +58,7 @@ from robustbench_bilateral.checkpoint import LoadedCheckpoint
 from robustbench_bilateral.engine import Threat
 from robustbench_bilateral.errors import FieldError, InputError
 from robustbench_bilateral.models import model_entry, parse_model_kwargs
+from robustbench_bilateral.numbers import whole_number
 from robustbench_bilateral.preprocessing import Preprocessing
 from robustbench_bilateral.sources import GivenImages, LoadSettings
 from robustbench_bilateral.threats import THREATS
@@ -166,14 +166,6 @@ def field_root(name: str) -> tuple[str, str]:
     """``"threats[1].eps"`` -> ``("threats", "[1].eps")``: the top-level field and the rest of the path."""
     cut = min((index for index in (name.find("["), name.find(".")) if index >= 0), default=len(name))
     return name[:cut], name[cut:]
-
-
-def whole_number(value: Any, name: str, minimum: int | None, meaning: str = "") -> int:
-    """``value`` as an int; anything but a whole number (>= ``minimum`` when given) is a ``FieldError``."""
-    bound = "" if minimum is None else f" >= {minimum}"
-    if isinstance(value, bool) or not isinstance(value, Integral) or (minimum is not None and value < minimum):
-        raise FieldError(name, f"must be a whole number{bound}{meaning}, got {value!r}")
-    return int(value)
 
 
 def text(value: Any, name: str) -> str:

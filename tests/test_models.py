@@ -11,7 +11,7 @@ from timm.models.vision_transformer import VisionTransformer
 
 from robustbench_bilateral.attention import AttentionConfig, BilateralAttention, SoftmaxAttention, parse_variant
 from robustbench_bilateral.errors import InputError
-from robustbench_bilateral.models import MODELS, create_model, load_timm_state_dict, model_spec
+from robustbench_bilateral.models import MODELS, create_model, model_spec, transfer_weights
 
 TINY_VIT = dict(img_size=16, in_chans=3, patch_size=4, embed_dim=32, depth=2, num_heads=2, mlp_ratio=2.0, num_classes=5)
 TINY_LM = dict(vocab_size=50, context_length=16, embed_dim=32, depth=2, num_heads=2, mlp_ratio=2.0)
@@ -34,20 +34,23 @@ def test_timm_state_dict_loads_strictly_and_logits_match():
     model.load_state_dict(reference.state_dict(), strict=True)
     images = torch.rand(3, 3, 16, 16)
     torch.testing.assert_close(model(images), reference(images), atol=1e-5, rtol=0)
-    assert load_timm_state_dict(model, reference.state_dict()) == []
+    assert transfer_weights(model, reference.state_dict()) == ()
 
 
-def test_timm_weights_load_into_a_bilateral_model_only_when_asked():
+def test_timm_weights_load_into_a_bilateral_model_with_what_it_adds_stated():
     state = timm_twin().state_dict()
     model = create_model("bilat_vit_tiny_32", parse_variant("bilateral+boost", pos_kernel="learned"), **TINY_VIT)
-    with pytest.raises(RuntimeError, match="missing keys"):
-        load_timm_state_dict(model, state)
-    left = load_timm_state_dict(model, state, strict=False)
-    assert sorted(left) == sorted(f"blocks.{i}.attn.{n}" for i in range(2) for n in ("nu", "log_h_y", "log_h_p"))
+    fresh = {key: value.clone() for key, value in model.state_dict().items()}
+    notes = transfer_weights(model, state)
+    assert any("log_h_y, log_h_p (4 tensors)" in note for note in notes) and any("attn.nu (2 tensors)" in note for note in notes)
+    own = model.state_dict()
+    assert all(torch.equal(own[key], fresh[key]) for key in own if key not in state)
+    assert all(torch.equal(own[key], state[key]) for key in state)
     assert torch.equal(model.pos_embed, state["pos_embed"])
     sinusoidal = create_model("bilat_vit_tiny_32", "bilateral", **TINY_VIT)
-    with pytest.raises(RuntimeError, match="unexpected keys \\['pos_embed'\\]"):
-        load_timm_state_dict(sinusoidal, state, strict=False)
+    assert any(note.startswith("dropped pos_embed") for note in transfer_weights(sinusoidal, state))
+    with pytest.raises(ValueError, match="unexpected keys extra"):
+        transfer_weights(sinusoidal, {**state, "extra": torch.zeros(1)})
 
 
 def test_deit_shapes_default_to_learned_positions():

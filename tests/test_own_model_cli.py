@@ -12,10 +12,11 @@ from click.testing import CliRunner
 
 import robustbench_bilateral as rb
 from cli.main import cli
+from robustbench_bilateral.checkpoint import file_sha256
 from robustbench_bilateral.errors import FieldError
 from robustbench_bilateral.evaluation import plan_evaluation
 from robustbench_bilateral.results import ResultStore
-from robustbench_bilateral.sources import load_split
+from robustbench_bilateral.sources import LoadSettings, load_split
 from robustbench_bilateral.spec import EvaluationSpec
 
 TIMM_NAME = "vit_tiny_patch16_224"
@@ -189,3 +190,12 @@ def test_a_bad_python_argument_is_named_as_python_spells_it(weights, tmp_path, k
 def test_a_module_refuses_what_only_a_checkpoint_file_takes(timm_vit):
     with pytest.raises(FieldError, match=r"^variant: applies to a checkpoint file only"):
         rb.evaluate(timm_vit, "mnist5k", variant="bilateral")
+
+
+def test_the_model_a_file_loads_into_is_part_of_its_identity(weights):
+    named = LoadSettings(model=TIMM_NAME, model_kwargs=KWARGS)
+    loaded = named.load(str(weights))
+    assert loaded.sha256 == named.load(str(weights)).sha256  # the same settings, the same cells
+    deit = LoadSettings(model="deit_tiny_patch16_224", model_kwargs=KWARGS).load(str(weights))
+    assert torch.equal(deit.model.patch_embed.proj.weight, loaded.model.patch_embed.proj.weight)
+    assert len({loaded.sha256, deit.sha256, file_sha256(weights)}) == 3

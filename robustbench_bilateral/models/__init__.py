@@ -25,7 +25,7 @@ from .lm import LM_NAME, CausalLM, create_lm
 from .stack import AttentionModel
 from .timm_models import TimmBaseline, build_timm_model, is_timm_name
 from .transfer import transfer_weights
-from .vit import ViT, ViTPreset, load_timm_state_dict
+from .vit import ViT, ViTPreset
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,6 @@ __all__ = [
     "ViTPreset",
     "create_model",
     "is_timm_name",
-    "load_timm_state_dict",
     "model_entry",
     "model_preprocessing",
     "model_spec",

@@ -9,7 +9,7 @@ normalises them with its own ``mean`` / ``std`` buffers, ``(x - mean) / std`` pe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Unpack
 
@@ -123,24 +123,3 @@ class ViTPreset:
 _TIMM_FACTORY_KEYS = ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir")
 
 
-def load_timm_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], *, strict: bool = True) -> list[str]:
-    """Load a timm ``VisionTransformer`` state dict (or our own) into ``model``.
-
-    Names map one to one (timm's identity layers hold no tensors), so no key is renamed. Every key
-    of ``state_dict`` must exist in ``model`` with the same shape, else ``RuntimeError``. With
-    ``strict`` (default) every model parameter must be covered as well, as in a strict
-    ``load_state_dict``; with ``strict=False`` the parameters only this variant has (bandwidths
-    ``log_h_y`` / ``log_h_p``, boosting ``nu``) keep their initial values, and their names are
-    returned, e.g. to fine-tune a DeiT checkpoint as a bilateral model. Returns [] when strict.
-    """
-    own = model.state_dict()
-    unexpected = [key for key in state_dict if key not in own]
-    reshaped = [key for key in state_dict if key in own and own[key].shape != state_dict[key].shape]
-    missing = [key for key in own if key not in state_dict]
-    problems = [f"unexpected keys {unexpected}"] * bool(unexpected) + [f"shape mismatch in {reshaped}"] * bool(reshaped)
-    if strict and missing:
-        problems.append(f"missing keys {missing}")
-    if problems:
-        raise RuntimeError(f"state dict does not fit {type(model).__name__}: " + "; ".join(problems))
-    model.load_state_dict(state_dict, strict=False)
-    return missing

@@ -21,6 +21,7 @@ from typing import Any
 from robustbench_bilateral.attention import POS_KERNELS
 from robustbench_bilateral.checkpoint import file_sha256
 from robustbench_bilateral.errors import FieldError
+from robustbench_bilateral.numbers import whole_number
 from robustbench_bilateral.results.row import canonical_json
 from robustbench_bilateral.training.recipes import Recipe
 
@@ -59,15 +60,10 @@ class TrainOptions:
             object.__setattr__(self, name, {k: v for k, v in getattr(self, name).items() if v is not None})
         for key in self.model_kwargs:
             if key in SIZE_FIELDS:
-                _count(key, self.model_kwargs[key])
+                whole_number(self.model_kwargs[key], key, 1)
         _check_attention(self.attention)
         if self.init is not None and not str(self.init).strip():
             raise FieldError("init", "is empty: give a checkpoint, a .pth state dict or timm:NAME")
-
-    @property
-    def is_plain(self) -> bool:
-        """True when nothing differs from the preset."""
-        return not self.changes()
 
     def changes(self) -> dict[str, Any]:
         """The given fields as JSON-safe values, e.g. ``{"attention": {"nu_init": 0.5}}``."""
@@ -94,11 +90,6 @@ class TrainOptions:
         model = self.model or recipe.model
         base = recipe.model_kwargs if model == recipe.model else {}
         return replace(recipe, model=model, model_kwargs={**base, **self.model_kwargs})
-
-
-def _count(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise FieldError(name, f"must be a whole number >= 1, got {value!r}")
 
 
 def _check_attention(attention: Mapping[str, Any]) -> None:

@@ -58,7 +58,8 @@ def starting_model(recipe: Recipe, task: ImageTask | LanguageTask, variant: str,
     else:
         name, load_kwargs = recipe.model, kwargs
     attention = _attention(variant, name or init.removeprefix(TIMM_PREFIX), load_kwargs, options)
-    loaded = load_checkpoint(init, name, variant=attention, model_kwargs=load_kwargs)
+    loaded = load_checkpoint(init, name, variant=attention, model_kwargs=load_kwargs,
+                             preprocessing=dict(options.preprocessing) or None)
     model = loaded.model.train()
     head = _fit_head(model, len(task.source.meta.classes))
     _check_inputs(model, task)

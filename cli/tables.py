@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from rich.table import Table
+from rich.text import Text
 
 from robustbench_bilateral.engine import Threat
 from robustbench_bilateral.report import Report
@@ -18,6 +19,7 @@ from robustbench_bilateral.results.compare import Comparison
 from robustbench_bilateral.results.mce import COLUMN_GROUPS, CorruptionSummary
 from robustbench_bilateral.results.row import ResultRow, format_value
 from robustbench_bilateral.results.sanity import FLAG_MEANINGS
+from robustbench_bilateral.wordswap.threat import SwappedLine
 
 MAX_GRID_COLUMNS = 8
 
@@ -185,3 +187,26 @@ def corruption_summary_table(summaries: Sequence[CorruptionSummary], reference: 
         table.add_row(summary.variant, *(format_value(value, "accuracy") for value in accuracies),
                       format_value(summary.mce, "mce"), format_value(summary.relative_mce, "mce"))
     return table
+
+
+def swapped_line_texts(line: SwappedLine, colour: bool) -> tuple[Text, Text]:
+    """``(original, swapped)`` of a word-swapped line, tokens re-joined with single spaces.
+
+    With ``colour`` the original's swapped words are struck through in red and their
+    replacements bold green; without it the original is plain and the swapped line writes each
+    swap as ``[original -> replacement]``.
+    """
+    before, after = line.original.split(), line.swapped.split()
+    original, swapped = Text(), Text()
+    for j, (old, new) in enumerate(zip(before, after)):
+        space = " " if j else ""
+        if j not in line.positions:
+            original.append(space + old)
+            swapped.append(space + new)
+        elif colour:
+            original.append(space).append(old, style="strike red")
+            swapped.append(space).append(new, style="bold green")
+        else:
+            original.append(space + old)
+            swapped.append(f"{space}[{old} -> {new}]")
+    return original, swapped

@@ -21,7 +21,7 @@ def temporary_sibling(target: Path) -> Path:
     return target.with_name(f".{target.name}.{os.getpid()}-{os.urandom(4).hex()}.tmp")
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
     """Flush a file's or a folder's content (for a folder: its entries) to disk."""
     descriptor = os.open(path, os.O_RDONLY)
     try:
@@ -51,11 +51,11 @@ def atomic_file(path: Path) -> Iterator[Path]:
     temporary = temporary_sibling(path)
     try:
         yield temporary
-        _fsync(temporary)
+        fsync_path(temporary)
         os.replace(temporary, path)
     finally:
         _remove(temporary)
-    _fsync(path.parent)
+    fsync_path(path.parent)
 
 
 def write_atomic(path: Path, content: str | bytes) -> Path:
@@ -82,8 +82,8 @@ def atomic_folder(path: Path) -> Iterator[Path]:
         yield temporary
         for folder, _, files in os.walk(temporary):
             for name in files:
-                _fsync(Path(folder) / name)
-            _fsync(Path(folder))
+                fsync_path(Path(folder) / name)
+            fsync_path(Path(folder))
         if not path.exists():
             try:
                 os.rename(temporary, path)
@@ -92,4 +92,4 @@ def atomic_folder(path: Path) -> Iterator[Path]:
                     raise
     finally:
         _remove(temporary)
-    _fsync(path.parent)
+    fsync_path(path.parent)

@@ -148,8 +148,9 @@ def run_cells(
     Takes checked values (``EvaluationSpec.validate``). Exports (``results.csv``,
     ``results_wide.csv``, ``results.md``, ``results.json``) go next to the store. In a sharded
     run (``engine.distributed``) every rank runs its shard of each cell; only rank 0 opens the
-    store, writes and exports, and the other ranks return no rows. Each model is moved to ``device``
-    when it is loaded.
+    store, writes and exports, and the other ranks return no rows. Processes sharing one run export
+    one at a time under the store's write lock, so the last exports show every stored row. Each
+    model is moved to ``device`` when it is loaded.
     """
 
     def load(path: str) -> LoadedCheckpoint:
@@ -160,5 +161,6 @@ def run_cells(
     with (ResultStore.for_run(out, run) if is_main() else nullcontext()) as store:
         rows = Engine(store, device, batch_size, run).run(cells, load, sources.split, progress, fresh)
         if store is not None:
-            export_all(store, store.path.parent)
+            with store.exclusive():
+                export_all(store, store.path.parent)
     return rows

@@ -170,6 +170,22 @@ def test_noise_is_random_per_seed_and_threats_hurt(tmp_path, digits, checkpoint_
     store.close()
 
 
+def test_cells_another_process_stored_meanwhile_are_skipped(tmp_path, digits, checkpoint_file, monkeypatch):
+    cells = make_cells(checkpoint_file, build_threat("clean"), GaussianNoise(sigma=0.4), SignGradient(eps=0.15))
+    store, first, _ = run_engine(tmp_path, "shared", digits, cells)
+    late = ResultStore.for_run(tmp_path, "shared")
+    monkeypatch.setattr(late, "has_cell", lambda key: False)  # it checked before the first process wrote
+    loaders = Loaders(digits)
+    rows = Engine(late, "cpu", 64, "shared").run(cells, loaders.load_checkpoint, loaders.load_split)
+    assert loaders.forwards > 0 and rows == first == store.rows()
+    late.close()
+    store.close()
+    with sqlite3.connect(tmp_path / "shared" / "results.sqlite") as connection:
+        assert connection.execute("SELECT COUNT(*), COUNT(DISTINCT cell_key) FROM cells").fetchone() == (4, 4)
+        assert connection.execute("SELECT COUNT(*), COUNT(DISTINCT cell_key || metric) FROM rows").fetchone() == (5, 5)
+    connection.close()
+
+
 def test_resume_computes_nothing_twice(tmp_path, digits, checkpoint_file):
     cells = make_cells(checkpoint_file, build_threat("clean"), GaussianNoise(sigma=0.4), GaussianNoise(sigma=0.2))
     store, first, loaders = run_engine(tmp_path, "resume", digits, cells, batch_size=50)

@@ -114,6 +114,10 @@ def test_rows_and_outcomes_round_trip_through_a_reopened_file(tmp_path):
             np.testing.assert_array_equal(back[kind], values)
         with pytest.raises(StoreError, match="already stored"):
             store.write_cell("cell-a", [], {})
+        assert store.write_cell("cell-a", [make_row("cell-a", value=0.1)], {}, exist_ok=True) is False
+        assert store.rows(["cell-a"]) == [make_row("cell-a", params={"sigma": 0.2})]
+        with ResultStore(path) as again:  # opening an existing store never replaces it
+            assert again.rows() == stored
         store.clear()
         assert store.rows() == [] and not store.has_cell("cell-b")
 
@@ -143,7 +147,11 @@ def _text_file(path):
     path.write_text("run,value\nold,0.5\n" * 20)
 
 
-@pytest.mark.parametrize("make_file", [_foreign_sqlite, _plain_sqlite, _text_file])
+def _empty_file(path):
+    path.write_bytes(b"")
+
+
+@pytest.mark.parametrize("make_file", [_foreign_sqlite, _plain_sqlite, _text_file, _empty_file])
 def test_store_refuses_files_that_are_not_its_own_and_leaves_them_untouched(tmp_path, make_file):
     path = tmp_path / "results.sqlite"
     make_file(path)

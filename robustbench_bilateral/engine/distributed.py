@@ -188,10 +188,12 @@ class RankZeroStore:
         """The stored outcomes of cell ``key``, read by rank 0."""
         return from_rank0(self._store.outcomes(key) if self._store is not None else {})
 
-    def write_cell(self, key: str, rows: Sequence[ResultRow], outcomes: Mapping[str, np.ndarray]) -> None:
-        """Store a finished cell (rank 0 only)."""
+    def write_cell(
+        self, key: str, rows: Sequence[ResultRow], outcomes: Mapping[str, np.ndarray], exist_ok: bool = False
+    ) -> None:
+        """Store a finished cell (rank 0 only; ``ResultStore.write_cell``)."""
         if self._store is not None:
-            self._store.write_cell(key, rows, outcomes)
+            self._store.write_cell(key, rows, outcomes, exist_ok)
 
     def clear(self) -> None:
         """Delete every stored cell (rank 0 only)."""

@@ -175,7 +175,8 @@ class Engine:
         on the ranks other than 0 of a sharded run).
 
         ``fresh`` clears the store first. Each checkpoint is loaded once (not at all if all its
-        cells are stored) and each split once; each computed cell is written in one transaction.
+        cells are stored) and each split once; each computed cell is written in one transaction,
+        unless another process using the same store stored it meanwhile: then its stored rows stand.
         ``load_split(dataset, split, n, meta)`` returns ``(images, labels)`` for an image
         classifier and a ``TextSplit`` (or pre-tokenised ids ``(L,)``, clean only) for a language
         model. ``progress(cell, computed)`` is called once per distinct cell, ``computed`` False
@@ -231,7 +232,7 @@ class Engine:
         nll, counts = outcome.nll.numpy(), outcome.counts.numpy()
         row = self._row(cell, checkpoint, "perplexity", outcome.n, perplexity(nll, counts),
                         bootstrap_perplexity_interval(nll, counts, cell.seed), None, wall_s)
-        self.store.write_cell(cell.key, [row], outcome.to_arrays())
+        self.store.write_cell(cell.key, [row], outcome.to_arrays(), exist_ok=True)
 
     def _evaluate_vision(self, cell: Cell, checkpoint: CheckpointLike, images: Tensor, labels: Tensor) -> None:
         """Store the accuracy row and, for a real threat, the success-rate row against clean predictions.
@@ -259,18 +260,18 @@ class Engine:
                 self._row(cell, checkpoint, "success_rate", originally, (originally - still) / originally,
                           wilson_interval(originally - still, originally), still, wall_s, flags)
             )
-        self.store.write_cell(cell.key, rows, outcome.to_arrays())
+        self.store.write_cell(cell.key, rows, outcome.to_arrays(), exist_ok=True)
 
     def _clean_outcome(self, cell: Cell, model: nn.Module, images: Tensor, labels: Tensor) -> VisionOutcome:
-        """Clean predictions of the cell's checkpoint and split: from memory, the store, or computed once."""
+        """Clean predictions of the cell's checkpoint and split as stored: from memory, or from the
+        store, where they are computed and written first unless stored (by another process meanwhile,
+        whose outcome is then the one used)."""
         key = cell.clean_key
         if key not in self._clean:
-            if self.store.has_cell(key):
-                self._clean[key] = VisionOutcome.from_arrays(self.store.outcomes(key))
-            else:
+            if not self.store.has_cell(key):
                 outcome = run_vision_cell(model, images, labels, Clean(), cell.seed, self.batch_size, self.device)
-                self.store.write_cell(key, [], outcome.to_arrays())
-                self._clean[key] = outcome
+                self.store.write_cell(key, [], outcome.to_arrays(), exist_ok=True)
+            self._clean[key] = VisionOutcome.from_arrays(self.store.outcomes(key))
         return self._clean[key]
 
     def _row(

@@ -1,6 +1,7 @@
 """The results store: one SQLite file per run holding result rows and per-example outcomes.
 
-Layout: ``<out>/<run>/results.sqlite``, WAL journal. The file is marked as ours by
+Layout: ``<out>/<run>/results.sqlite``, WAL journal. Several processes on one machine may use one
+store at once (SQLite's locking; a network filesystem is not supported). The file is marked as ours by
 ``PRAGMA application_id`` (``APPLICATION_ID``) and carries its schema version in
 ``PRAGMA user_version``; any other file is refused before SQLite opens it, so it stays untouched.
 
@@ -12,21 +13,23 @@ integers as little-endian int64, floats as little-endian float64).
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import struct
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
 
-from robustbench_bilateral.atomic import atomic_file
+from robustbench_bilateral.atomic import fsync_path, temporary_sibling
 from robustbench_bilateral.errors import BilatError
 from robustbench_bilateral.results.row import ROW_FIELDS, ResultRow, canonical_json
 
 APPLICATION_ID = 0x42494C41
 SCHEMA_VERSION = 1
 FILENAME = "results.sqlite"
+BUSY_TIMEOUT_S = 60.0
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = (
@@ -95,32 +98,45 @@ def _check_header(path: Path) -> None:
 
 
 def _create(path: Path) -> None:
-    """Write an empty store with its schema through ``atomic.atomic_file``.
+    """Create an empty store (schema, WAL journal) at ``path`` unless a file is already there.
 
-    A run killed at any moment leaves either no store or a complete empty one, never a file
-    whose header is not yet ours.
+    The store is built in a temporary file beside ``path``, flushed to disk and hard-linked to
+    ``path``; the link fails if ``path`` exists, so an existing file is never replaced: of
+    processes creating one run's store at once exactly one creates it and the others open it.
+    A run killed at any moment leaves either no store or a complete empty one.
     """
-    with atomic_file(path) as partial:
-        connection = sqlite3.connect(partial, isolation_level=None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = temporary_sibling(path)
+    try:
+        connection = sqlite3.connect(temporary, isolation_level=None)
         try:
             connection.execute("BEGIN")
             for statement in _SCHEMA:
                 connection.execute(statement)
             connection.execute("COMMIT")
+            connection.execute("PRAGMA journal_mode = WAL")
         finally:
             connection.close()
+        fsync_path(temporary)
+        with suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    fsync_path(path.parent)
 
 
 class ResultStore:
-    """Rows and outcomes of one run; each cell is written in one transaction."""
+    """Rows and outcomes of one run; each cell is written in one transaction, at most once."""
 
     def __init__(self, path: str | Path) -> None:
+        """Open the store at ``path``, creating it if no file is there (``_create``); any other file
+        is refused by its header. Several processes may open one store at once: a write waits up
+        to ``BUSY_TIMEOUT_S`` seconds for another's to finish."""
         self.path = Path(path)
-        if self.path.exists() and self.path.stat().st_size:
-            _check_header(self.path)
-        else:
+        if not self.path.exists():
             _create(self.path)
-        self._connection = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        _check_header(self.path)
+        self._connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         self._connection.row_factory = sqlite3.Row
         self._connection.execute("PRAGMA journal_mode = WAL")
         self._connection.execute("PRAGMA foreign_keys = ON")
@@ -158,16 +174,26 @@ class ResultStore:
         """Whether cell ``key`` is finished and stored."""
         return self._connection.execute("SELECT 1 FROM cells WHERE cell_key = ?", (key,)).fetchone() is not None
 
-    def write_cell(self, key: str, rows: Sequence[ResultRow], outcomes: Mapping[str, np.ndarray]) -> None:
-        """Store a finished cell, its rows and its outcomes (``kind -> 1-D array``) all or nothing."""
+    def write_cell(
+        self, key: str, rows: Sequence[ResultRow], outcomes: Mapping[str, np.ndarray], exist_ok: bool = False
+    ) -> bool:
+        """Store a finished cell, its rows and its outcomes (``kind -> 1-D array``) all or nothing;
+        return whether it was written.
+
+        Checking for the cell and writing it is one ``BEGIN IMMEDIATE`` transaction, so of
+        processes writing one cell at once exactly one stores it. A cell already stored raises
+        ``StoreError``, or with ``exist_ok`` stays as stored and ``False`` is returned.
+        """
         columns = ", ".join(ROW_FIELDS)
         placeholders = ", ".join(f":{name}" for name in ROW_FIELDS)
         with self._transaction() as cursor:
             cursor.execute("BEGIN IMMEDIATE")
-            try:
-                cursor.execute("INSERT INTO cells (cell_key) VALUES (?)", (key,))
-            except sqlite3.IntegrityError as error:
-                raise StoreError(f"cell {key} is already stored in {self.path}: resume skips it, or start fresh") from error
+            if cursor.execute("SELECT 1 FROM cells WHERE cell_key = ?", (key,)).fetchone() is not None:
+                cursor.execute("ROLLBACK")
+                if exist_ok:
+                    return False
+                raise StoreError(f"cell {key} is already stored in {self.path}: resume skips it, or start fresh")
+            cursor.execute("INSERT INTO cells (cell_key) VALUES (?)", (key,))
             for row in rows:
                 if row.cell_key != key:
                     raise ValueError(f"a row of cell {row.cell_key} was written with cell {key}")
@@ -177,6 +203,16 @@ class ResultStore:
                     "INSERT INTO outcomes (cell_key, kind, encoding, length, data) VALUES (?, ?, ?, ?, ?)",
                     (key, kind, *encode_outcome(values)),
                 )
+            cursor.execute("COMMIT")
+        return True
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the store's write lock for the block: no other process writes meanwhile, so what the
+        block reads (and exports) stays current until it ends, and concurrent blocks run one by one."""
+        with self._transaction() as cursor:
+            cursor.execute("BEGIN IMMEDIATE")
+            yield
             cursor.execute("COMMIT")
 
     def add_flags(self, flags: Mapping[str, Sequence[str]]) -> None:

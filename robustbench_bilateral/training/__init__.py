@@ -15,7 +15,7 @@ PRESETS.register("smoke", TrainingPreset(
     "seconds",
     image=Recipe("bilat_vit_tiny_28", {"patch_size": 7, **_SMOKE_STACK}, batch_size=64, lr=3e-3, steps_per_epoch=60),
     language=Recipe("bilat_lm", {"context_length": 32, **_SMOKE_STACK}, batch_size=16, lr=3e-3, weight_decay=0.01,
-                    steps_per_epoch=60),
+                    steps_per_epoch=60, vocab_size=2048),
 ))
 PRESETS.register("quick", TrainingPreset(
     "minutes on a CPU",

@@ -10,10 +10,12 @@ in proportion to their training counts; ``synonym`` picks among the synonyms in 
 
 from __future__ import annotations
 
-from robustbench_bilateral.engine.language import TextThreat, WordCounts
+from dataclasses import dataclass
+
+from robustbench_bilateral.engine.language import TextSplit, TextThreat, WordCounts
 from robustbench_bilateral.engine.threat import Param
 from robustbench_bilateral.enums import ThreatFamily
-from robustbench_bilateral.wordswap.swap import Replacement, WordSwapper
+from robustbench_bilateral.wordswap.swap import Replacement, SwapResult, WordSwapper
 
 
 class WordSwap(TextThreat):
@@ -28,7 +30,44 @@ class WordSwap(TextThreat):
               choices=tuple(replacement.value for replacement in Replacement)),
     )
 
-    def apply_text(self, lines: list[str], seed: int, word_counts: WordCounts) -> list[str]:
+    def contaminate(self, lines: list[str], seed: int, word_counts: WordCounts) -> SwapResult:
+        """The swapped lines with the swapped token positions of each (``WordSwapper.contaminate``)."""
         replacement = Replacement(self.params["replacement"])
         vocabulary = word_counts() if replacement in (Replacement.RANDOM, Replacement.SYNONYM) else None
-        return WordSwapper(replacement.value, self.params["rate"], vocabulary).contaminate(lines, seed).lines
+        return WordSwapper(replacement.value, self.params["rate"], vocabulary).contaminate(lines, seed)
+
+    def apply_text(self, lines: list[str], seed: int, word_counts: WordCounts) -> list[str]:
+        return self.contaminate(lines, seed, word_counts).lines
+
+
+@dataclass(frozen=True)
+class SwappedLine:
+    """A line of the evaluated split as it is and as the threat rewrote it.
+
+    ``index`` is the line's 0-based number in the split; ``positions`` are the indices, in
+    ``original.split()`` and ``swapped.split()`` alike, of the swapped tokens.
+    """
+
+    index: int
+    original: str
+    swapped: str
+    positions: tuple[int, ...]
+
+
+def swapped_lines(split: TextSplit, threat: WordSwap, seed: int, n: int) -> list[SwappedLine]:
+    """The first ``n`` lines of ``split`` in which ``threat`` swapped at least one word, as the cell
+    of seed ``seed`` scores them (fewer when the split holds fewer).
+
+    Line ``i`` depends only on ``(seed, i)``, so a prefix of the split is contaminated, doubling
+    its length until it holds ``n`` swapped lines.
+    """
+    limit = max(n, 1)
+    while True:
+        lines = list(split.lines[:limit])
+        result = threat.contaminate(lines, seed, split.word_counts)
+        shown = [SwappedLine(i, original, swapped, tuple(positions))
+                 for i, (original, swapped, positions) in enumerate(zip(lines, result.lines, result.positions))
+                 if positions]
+        if len(shown) >= n or limit >= len(split.lines):
+            return shown[:n]
+        limit *= 2

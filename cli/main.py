@@ -20,9 +20,10 @@ from pathlib import Path
 
 import click
 
-from cli.settings import Settings, launched_by_torchrun
+from cli.settings import Settings
 from robustbench_bilateral.device import DEVICE_CHOICES
 from robustbench_bilateral.errors import BilatError, InputError
+from robustbench_bilateral.launch import launched
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def cli(ctx: click.Context, device_name: str, seed: int, out: Path, quiet: bool,
     settings = Settings(device_name=device_name, seed=seed, out=out, quiet=quiet, verbose=verbose)
     ctx.obj = settings
     ctx.call_on_close(settings.close)
-    if device_name != "auto" or launched_by_torchrun():
+    if device_name != "auto" or launched():
         settings.start()  # an asked-for device must exist; torchrun ranks join their group before any work
 
 

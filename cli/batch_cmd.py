@@ -8,7 +8,7 @@ import click
 
 from cli.evaluating import print_notes, run_with_progress
 from cli.settings import Settings, pass_settings
-from cli.tables import comparison_grids
+from cli.tables import print_report
 from robustbench_bilateral.batch import plan_batch
 from robustbench_bilateral.errors import InputError
 from robustbench_bilateral.report import DEFAULT_BASELINE, build_report, write_report
@@ -34,6 +34,4 @@ def batch_command(settings: Settings, spec: Path, fresh: bool, baseline: str) ->
     run_with_progress(settings, plan)
     run_dir = settings.out / plan.run
     report = build_report([run_dir], baseline)
-    write_report(report, run_dir, plots=True)
-    for table in comparison_grids(report):
-        settings.console.print(table)
+    print_report(settings.console, report, write_report(report, run_dir, plots=True))

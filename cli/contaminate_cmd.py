@@ -107,7 +107,7 @@ def write_preview(path: Path, info: CheckpointInfo, options: EvaluationOptions, 
               help="Checkpoint the mCE divides by [default: the softmax one given; AlexNet for >= 224 px inputs].")
 @click.option("--preview", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write a PNG grid of the first image under every corruption and severity.")
-@evaluation_options(default_n=1000)
+@evaluation_options(default_n=1000, why_n="Default 1000: every corruption x severity is a full pass.")
 @pass_settings
 def contaminate_command(settings: Settings, options: EvaluationOptions, corruption_spec: str, severity_spec: str,
                         noise_specs: tuple[str, ...], baseline: str | None, preview: Path | None) -> None:

@@ -8,13 +8,15 @@ from functools import partial
 from typing import Any, TypeVar
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from cli.settings import Settings
+from cli.tables import print_paths
 from robustbench_bilateral.engine import Cell, Threat
 from robustbench_bilateral.engine.distributed import is_main
 from robustbench_bilateral.evaluation import EvaluationPlan, plan_evaluation, run_cells
 from robustbench_bilateral.results import ResultRow
+from robustbench_bilateral.results.export import export_paths
 from robustbench_bilateral.sources import LoadSettings
 from robustbench_bilateral.spec import (
     DEFAULT_BATCH_SIZE,
@@ -47,6 +49,8 @@ class EvaluationOptions:
     split: str
     n_examples: int
     batch_size: int
+    context: int | None
+    stride: int
     run: str
     fresh: bool
     model: str | None
@@ -62,11 +66,12 @@ class EvaluationOptions:
         return {name: getattr(self, name) for name in LOAD_FIELDS}
 
 
-def evaluation_options(default_n: int, default_batch: int = DEFAULT_BATCH_SIZE) -> Callable:
-    """Decorator: CHECKPOINT... plus --dataset/--split/--n-examples/--batch-size/--run/--fresh and the
+def evaluation_options(default_n: int, default_batch: int = DEFAULT_BATCH_SIZE, why_n: str = "") -> Callable:
+    """Decorator: CHECKPOINT... plus --dataset/--split/--n-examples/--batch-size/--context/--stride/--run/--fresh and the
     loading options --model/--variant/--model-kwargs/--mean/--std/--crop-pct/--interpolation, gathered
-    into one ``options: EvaluationOptions`` keyword argument."""
-    names = ("checkpoints", "dataset", "split", "n_examples", "batch_size", "run", "fresh", *LOAD_FIELDS)
+    into one ``options: EvaluationOptions`` keyword argument. ``why_n`` says in the help why a command's
+    ``--n-examples`` default is not 0 (the whole split)."""
+    names = ("checkpoints", "dataset", "split", "n_examples", "batch_size", "context", "stride", "run", "fresh", *LOAD_FIELDS)
 
     def decorate(command: Callable) -> Callable:
         def gathered(*args: Any, **kwargs: Any) -> Any:
@@ -80,8 +85,14 @@ def evaluation_options(default_n: int, default_batch: int = DEFAULT_BATCH_SIZE) 
             click.option("--dataset", default=None, help="Evaluate on this source [default: the checkpoint's own]."),
             click.option("--split", default=DEFAULT_SPLIT, show_default=True, help="Split of the dataset."),
             click.option("--n-examples", type=int, default=default_n, show_default=True,
-                         help="First N examples (images) or words (text); 0 for the whole split."),
+                         help="First N examples (images) or words (text); 0 for the whole split." + (f" {why_n}" if why_n else "")),
             click.option("--batch-size", type=int, default=default_batch, show_default=True, help="Examples per forward pass."),
+            click.option("--context", type=int, default=None,
+                         help="Language models: tokens of left context per prediction [default: the checkpoint's training "
+                              "context]; image classifiers ignore it."),
+            click.option("--stride", type=int, default=1, show_default=True,
+                         help="Language models: windows advance S tokens; 1 scores every word from its full left context, "
+                              "a larger S is a cheaper approximation; image classifiers ignore it."),
             click.option("--run", default=DEFAULT_RUN, show_default=True, help="Results go to <out>/<run>/results.sqlite."),
             click.option("--fresh", is_flag=True, help="Clear the run's stored results first instead of resuming."),
             click.option("--model", default=None, help="Model of plain weights (.pt/.pth/.safetensors, timm:NAME): "
@@ -107,7 +118,7 @@ def options_spec(settings: Settings, options: EvaluationOptions, threats: Sequen
     """The evaluation spec of a command's options, its threats and the global ``--seed``."""
     return EvaluationSpec(checkpoints=list(options.checkpoints), threats=list(threats), dataset=options.dataset,
                           split=options.split, n_examples=options.n_examples, batch_size=options.batch_size,
-                          seed=settings.seed, run=options.run, fresh=options.fresh, **options.load_fields())
+                          context=options.context, stride=options.stride, seed=settings.seed, run=options.run, fresh=options.fresh, **options.load_fields())
 
 
 def option_name(field: str, threats: Sequence[Threat]) -> str:
@@ -144,23 +155,47 @@ def load_settings(options: EvaluationOptions) -> LoadSettings:
 
 
 def run_with_progress(settings: Settings, evaluation: EvaluationPlan) -> list[ResultRow]:
-    """Run a plan's cells into its run with a progress bar over distinct cells; stored cells are
-    skipped unless --fresh.
+    """Run a plan's cells into its run with a progress bar (examples or cells, see ``cell_weights``,
+    with an ETA) that moves after every batch; stored cells are skipped unless --fresh. When the command ends, the run's export
+    files are printed (not under ``--quiet``).
 
     Under ``torchrun`` the ranks share each cell's work; a rank other than 0 ends the command
     here, since storing, exporting, reporting and printing are rank 0's alone.
     """
     cells = evaluation.cells
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    weights, unit = cell_weights(cells)
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
     with Progress(*columns, console=settings.console, transient=True) as progress:
-        bar = progress.add_task("cells", total=len({cell.key for cell in cells}))
+        bar = progress.add_task("cells", total=sum(weights.values()))
+        done: dict[str, int] = {}
+
+        def step(cell: Cell, count: int, total: int) -> None:
+            """Advance by the batch's share of the cell's weight, in whole units that add up to the weight."""
+            weight, before = weights[cell.key], done.get(cell.key, 0)
+            done[cell.key] = before + count
+            progress.update(bar, advance=weight * done[cell.key] // total - weight * before // total,
+                            description=f"running {cell.threat.name}")
 
         def advance(cell: Cell, computed: bool) -> None:
-            progress.update(bar, advance=1, description=f"{'ran' if computed else 'stored'} {cell.threat.name}")
+            progress.update(bar, advance=0 if computed else weights[cell.key],
+                            description=f"{'ran' if computed else 'stored'} {cell.threat.name}")
 
         rows = run_cells(cells, out=settings.out, run=evaluation.run, device=settings.device,
                          batch_size=evaluation.batch_size, fresh=evaluation.fresh, progress=advance,
-                         sources=evaluation.sources)
+                         sources=evaluation.sources, steps=step)
     if not is_main():
         click.get_current_context().exit(0)
+    exports = export_paths(settings.out / evaluation.run)
+    click.get_current_context().call_on_close(lambda: print_paths(settings.console, exports))
     return rows
+
+
+def cell_weights(cells: Sequence[Cell]) -> tuple[dict[str, int], str]:
+    """What each distinct cell adds to the progress bar, and the bar's unit: its examples (words for
+    text) when every cell sets ``n_examples``, else 1 per cell (a whole split's size is known only
+    once it is loaded)."""
+    distinct = {cell.key: cell for cell in cells}
+    if distinct and all(cell.n_examples > 0 for cell in distinct.values()):
+        return {key: cell.n_examples for key, cell in distinct.items()}, "examples"
+    return dict.fromkeys(distinct, 1), "cells"

@@ -1,7 +1,9 @@
 """The ``bilat-eval`` group, its global options and the one error style of every command.
 
 Errors print one line to stderr: exit code 2 for bad input (usage), 1 for a failed run; a
-traceback only with ``--verbose``.
+traceback only with ``--verbose``. SIGTERM and SIGINT stop a command with one line saying what
+is stored and how to resume, exit code 143 / 130 (under ``torchrun`` a rank's SIGTERM keeps its
+own handler, ``engine.distributed``).
 
 Commands load lazily: the group knows each command's module and one-line help (``COMMANDS``) and
 imports a module only when its command runs, so ``--help``, ``--version`` and ``list`` start
@@ -13,6 +15,7 @@ is reported by rank 0 alone, since every rank reads the same input).
 from __future__ import annotations
 
 import importlib.util
+import signal
 import sys
 from dataclasses import dataclass
 from importlib import import_module
@@ -22,7 +25,7 @@ import click
 
 from cli.settings import Settings
 from robustbench_bilateral.device import DEVICE_CHOICES
-from robustbench_bilateral.errors import BilatError, InputError
+from robustbench_bilateral.errors import BilatError, InputError, Interrupted
 from robustbench_bilateral.launch import launched
 
 
@@ -53,6 +56,8 @@ COMMANDS: dict[str, LazyCommand] = {
                           "Report the runs in RUN_DIR... [default: <out>/main] from their stored rows alone."),
     "train": LazyCommand("cli.train_cmd:train_command",
                          "Train a checkpoint of VARIANT on TASK; resumes from the last finished epoch."),
+    "verify": LazyCommand("cli.verify_cmd:verify_command",
+                          "Check every cell of RUN_DIR... [default: <out>/main] against its digests and outcomes; list each inconsistent one."),
     "wordswap": LazyCommand("cli.wordswap_cmd:wordswap_command",
                             "Perplexity of each language CHECKPOINT with words of the evaluation split swapped, one column per rate."),
 }
@@ -137,14 +142,33 @@ def cli(ctx: click.Context, device_name: str, seed: int, out: Path, quiet: bool,
         settings.start()  # an asked-for device must exist; torchrun ranks join their group before any work
 
 
+def _interrupt(signal_number: int, frame: object) -> None:
+    """Signal handler: stop the command by raising ``Interrupted``."""
+    raise Interrupted(signal.Signals(signal_number).name, signal_number)
+
+
+def interrupted_message(interrupt: Interrupted) -> str:
+    """``interrupted (SIGTERM): 12 cells stored in results/main/results.sqlite; run the same command again to resume``."""
+    store = sys.modules.get("robustbench_bilateral.results.store")
+    counts = store.stored_cell_counts() if store is not None else {}
+    stored = "; ".join(f"{count} cells stored in {path}" for path, count in counts.items()) or "no results store opened yet"
+    return f"interrupted ({interrupt.signal_name}): {stored}; run the same command again to resume"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the group and turn every failure into one line and an exit code."""
     args = sys.argv[1:] if argv is None else argv
     verbose = "--verbose" in args
+    if not launched():
+        for stop in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(stop, _interrupt)
     try:
         code = cli.main(args=args, prog_name="bilat-eval", standalone_mode=False)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
+    except Interrupted as interrupt:
+        click.echo(f"error: {interrupted_message(interrupt)}", err=True)
+        sys.exit(interrupt.exit_code)
     except click.Abort:
         click.echo("error: interrupted", err=True)
         sys.exit(130)

@@ -1,7 +1,9 @@
 """Terminal tables of result rows and comparisons; every number is written by ``results.row.format_value``.
 
-A cell of a grid is the value over its 95 % interval; `` !`` after the value marks a row with
-sanity flags (``results.sanity``).
+One unit convention everywhere: metrics as fractions with 4 decimals (perplexity 2), ``eps`` as
+``k/255`` when exact (``results.views.param_text``). A cell of a grid is the value over its 95 %
+interval; `` !`` after the value marks a row with sanity flags (``results.sanity``). A variant
+name is never cut: its column is as wide as its longest name; checkpoint paths fold instead.
 """
 
 from __future__ import annotations
@@ -9,37 +11,50 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from robustbench_bilateral.engine import Threat
 from robustbench_bilateral.report import Report
 from robustbench_bilateral.results.compare import Comparison
+from robustbench_bilateral.results.export import threat_labels
 from robustbench_bilateral.results.mce import COLUMN_GROUPS, CorruptionSummary
 from robustbench_bilateral.results.row import ResultRow, format_value
 from robustbench_bilateral.results.sanity import FLAG_MEANINGS
+from robustbench_bilateral.results.views import eps_text
 from robustbench_bilateral.wordswap.threat import SwappedLine
 
 MAX_GRID_COLUMNS = 8
 
 
-def row_cell(row: ResultRow, percent: bool = False) -> str:
-    """``value [!]`` over ``[low, high]`` on the next line, e.g. ``81.2 !`` / ``[77.6, 84.4]`` with ``percent``."""
+def name_column(table: Table, header: str, names: Iterable[str], style: str | None = None) -> None:
+    """A column of variant names that never wraps nor cuts: at least as wide as the longest name."""
+    width = max([len(header), *(len(name) for name in names)])
+    table.add_column(header, no_wrap=True, min_width=width, style=style)
+
+
+def row_cell(row: ResultRow) -> str:
+    """``value [!]`` over ``[low, high]`` on the next line, e.g. ``0.8125 !`` / ``[0.7761, 0.8443]``."""
     mark = " !" if row.flags else ""
-    return f"{format_value(row.value, row.metric, percent=percent)}{mark}\n{row.interval_text(percent)}"
+    return f"{format_value(row.value, row.metric)}{mark}\n{row.interval_text()}"
 
 
 def rows_table(rows: Iterable[ResultRow], title: str | None = None) -> Table:
-    """Every row: checkpoint and variant, threat with parameters, metric, value [95 % CI], n."""
+    """Every row: variant, checkpoint (folded when long), threat with parameters, metric, value [95 % CI], n."""
+    rows = list(rows)
+    labels = threat_labels(rows)
     table = Table(title=title)
-    table.add_column("checkpoint / variant")
-    table.add_column("threat")
+    name_column(table, "variant", [row.variant for row in rows])
+    table.add_column("checkpoint", overflow="fold")
+    table.add_column("threat", overflow="fold")
     table.add_column("metric")
     table.add_column("value [95% CI]", justify="right")
     table.add_column("n", justify="right")
     for row in rows:
-        table.add_row(f"{row.checkpoint} / {row.variant}", row.threat_label, row.metric, row.value_text(), str(row.n))
+        table.add_row(row.variant, row.checkpoint, labels[row.cell_key], row.metric, row.value_text(), str(row.n))
     return table
 
 
@@ -56,18 +71,19 @@ def rate_table(rows: Iterable[ResultRow], title: str | None = None) -> Table:
         rates.add(rate)
         cells.setdefault((row.checkpoint, row.variant), {})[rate] = row.value_text()
     table = Table(title=title)
-    table.add_column("checkpoint / variant")
+    name_column(table, "variant", [variant for _, variant in cells])
+    table.add_column("checkpoint", overflow="fold")
     for rate in sorted(rates):
-        table.add_column(f"rate {rate:g}", justify="right")
+        table.add_column(f"rate={rate:g}", justify="right")
     for (checkpoint, variant), by_rate in cells.items():
-        table.add_row(f"{checkpoint} / {variant}", *(by_rate.get(rate, "-") for rate in sorted(rates)))
+        table.add_row(variant, checkpoint, *(by_rate.get(rate, "-") for rate in sorted(rates)))
     return table
 
 
 def attack_tables(threats: dict[tuple[str, str], Threat], clean: Threat, checkpoints: Sequence[str],
                   accuracy: dict[tuple[str, int], ResultRow], title: str) -> list[tuple[Table, list[str]]]:
-    """One table per attack (variants as rows; clean, then eps as columns, accuracy in percent) with its
-    warning lines, one per variant and flag.
+    """One table per attack (variants as rows; clean, then eps as columns, accuracy as a fraction or
+    perplexity as it is) with its warning lines, one per variant and flag.
 
     ``threats[(attack, eps as written)]`` are the attacks in table order;
     ``accuracy[(checkpoint, id(threat))]`` is the stored accuracy row of that checkpoint and threat.
@@ -80,18 +96,18 @@ def attack_tables(threats: dict[tuple[str, str], Threat], clean: Threat, checkpo
     tables = []
     for columns in by_attack.values():
         table = Table(title=f"{columns[0][1].name}: {title}")
-        table.add_column("variant")
+        name_column(table, "variant", names)
         table.add_column("clean", justify="right")
-        for label, _ in columns:
-            table.add_column(f"eps {label}", justify="right")
+        for _, threat in columns:
+            table.add_column(f"eps={eps_text(threat.params['eps'])}", justify="right")
         flagged: dict[tuple[str, str], list[str]] = defaultdict(list)
         for name, path in zip(names, checkpoints):
             cells = [accuracy[(path, id(threat))] for _, threat in columns]
-            table.add_row(name, *(row_cell(row, percent=True) for row in [accuracy[(path, id(clean))], *cells]))
-            for (label, _), row in zip(columns, cells):
+            table.add_row(name, *(row_cell(row) for row in [accuracy[(path, id(clean))], *cells]))
+            for (_, threat), row in zip(columns, cells):
                 for flag in row.flags:
-                    flagged[(name, flag)].append(label)
-        warnings = [f"warning: {name}: {flag} at eps {', '.join(labels)} ({FLAG_MEANINGS.get(flag, flag)})"
+                    flagged[(name, flag)].append(eps_text(threat.params["eps"]))
+        warnings = [f"warning: {name}: {flag} at eps={', '.join(labels)} ({FLAG_MEANINGS.get(flag, flag)})"
                     for (name, flag), labels in flagged.items()]
         tables.append((table, warnings))
     return tables
@@ -109,19 +125,19 @@ def _grid(threat: str, comparisons: list[Comparison], baseline: str) -> Table:
     """Variants x settings, the best value of each column in bold; a threat with more than
     ``MAX_GRID_COLUMNS`` settings shows each variant's mean over them instead (every setting is in
     ``comparison.csv``). Headers show only the parameters that vary."""
-    columns = list(dict.fromkeys(comparison.threat_label for comparison in comparisons))
+    columns = list(dict.fromkeys(comparison.setting for comparison in comparisons))
     if len(columns) > MAX_GRID_COLUMNS:
         return _mean_grid(threat, comparisons, len(columns))
     variants = list(dict.fromkeys(comparison.variant for comparison in comparisons))
-    cells = {(comparison.variant, comparison.threat_label): comparison for comparison in comparisons}
+    cells = {(comparison.variant, comparison.setting): comparison for comparison in comparisons}
     best = {label: _best(label, comparisons) for label in columns}
-    flagged = sorted({flag for comparison in comparisons for flag in comparison.flags})
+    flagged = sorted({flag for comparison in comparisons for flag in comparison.sanity_flags})
     caption = f"delta and p-value against {baseline}; bold: best per column"
     if flagged:
         caption += f"; ! sanity flags: {', '.join(flagged)}"
     shared = set.intersection(*(set(label.split(" ")[1:]) for label in columns))
     table = Table(title=" ".join([threat, *sorted(shared)]), caption=caption, show_lines=True)
-    table.add_column("variant", style="bold")
+    name_column(table, "variant", variants, style="bold")
     for label in columns:
         varying = [part for part in label.split(" ")[1:] if part not in shared]
         table.add_column("\n".join(varying) or label, justify="right")
@@ -133,7 +149,7 @@ def _grid(threat: str, comparisons: list[Comparison], baseline: str) -> Table:
 def _mean_grid(threat: str, comparisons: list[Comparison], settings: int) -> Table:
     """Each variant's mean value and mean delta against the baseline over the ``settings`` settings."""
     table = Table(title=f"{threat}: mean over {settings} settings (each in comparison.csv)")
-    table.add_column("variant", style="bold")
+    name_column(table, "variant", [comparison.variant for comparison in comparisons], style="bold")
     table.add_column("mean value", justify="right")
     table.add_column("mean delta", justify="right")
     for variant in dict.fromkeys(comparison.variant for comparison in comparisons):
@@ -147,7 +163,7 @@ def _mean_grid(threat: str, comparisons: list[Comparison], settings: int) -> Tab
 
 def _best(label: str, comparisons: list[Comparison]) -> float | None:
     """The best value in column ``label``: the highest, or the lowest where lower is better."""
-    values = [(comparison.value, comparison.higher_is_better) for comparison in comparisons if comparison.threat_label == label]
+    values = [(comparison.value, comparison.higher_is_better) for comparison in comparisons if comparison.setting == label]
     if not values:
         return None
     return max(value for value, _ in values) if values[0][1] else min(value for value, _ in values)
@@ -163,7 +179,7 @@ def _comparison_cell(comparison: Comparison | None, best: float | None) -> str:
         text += f" ± {format_value(comparison.std, metric)} (n={comparison.n_checkpoints})"
     if comparison.value == best:
         text = f"[bold]{text}[/bold]"
-    if comparison.flags:
+    if comparison.sanity_flags:
         text += " !"
     if comparison.delta is not None:
         text += f"\nΔ {format_value(comparison.delta, metric, signed=True)}"
@@ -172,12 +188,28 @@ def _comparison_cell(comparison: Comparison | None, best: float | None) -> str:
     return text
 
 
+def print_report(console: Console, report: Report, written: Sequence[Path]) -> None:
+    """The report's grids, its warnings (replicates not pooled) and the files it wrote."""
+    for table in comparison_grids(report):
+        console.print(table)
+    for line in report.warnings:
+        console.print(f"warning: {line}", style="yellow", markup=False)
+    print_paths(console, written)
+
+
+def print_paths(console: Console, written: Sequence[Path]) -> None:
+    """``wrote`` and the written files, one per line so no path is cut."""
+    console.print("wrote:", markup=False)
+    for path in written:
+        console.print(f"  {path}", markup=False, highlight=False, soft_wrap=True)
+
+
 def corruption_summary_table(summaries: Sequence[CorruptionSummary], reference: str, title: str) -> Table:
     """One row per checkpoint: clean, per-group and mean corruption accuracy, mCE and relative mCE."""
     groups = [group for group in COLUMN_GROUPS if any(group in summary.group_accuracy for summary in summaries)]
     noises = list(dict.fromkeys(kind for summary in summaries for kind in summary.noise_accuracy))
     table = Table(title=title)
-    table.add_column("variant", no_wrap=True)
+    name_column(table, "variant", [summary.variant for summary in summaries])
     for name in ["clean", *groups, *(f"additive {kind}" for kind in noises), "mean corr.", f"mCE vs {reference}",
                  f"rel. mCE vs {reference}"]:
         table.add_column(name, justify="right")

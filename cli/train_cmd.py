@@ -71,6 +71,9 @@ def _block_indices(text: str) -> tuple[int, ...]:
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of this run [default: <out>/checkpoints/<task>/<variant>-seed<seed>].")
 @click.option("--fresh", is_flag=True, help="Start over instead of resuming or reusing the run folder.")
+@click.option("--threads", type=int, default=None,
+              help="CPU threads torch uses while training [default: one per core]; the checkpoint's bytes depend on it "
+                   "and it is recorded, so fix it to reproduce a run on another machine.")
 @click.option("--init", default=None, metavar="CKPT|timm:NAME|FILE.pth",
               help="Fine-tune from these weights: a checkpoint, timm's pretrained weights from the local cache, "
                    "or a state dict of --model.")
@@ -93,12 +96,12 @@ def _block_indices(text: str) -> tuple[int, ...]:
 @click.option("--interpolation", default=None, metavar="bilinear|bicubic|nearest", help="How pictures are resized.")
 @pass_settings
 def train_command(settings: Settings, task: str, variant: str, preset: str, epochs: int | None,
-                  run_dir: Path | None, fresh: bool, **changes: Any) -> None:
+                  run_dir: Path | None, fresh: bool, threads: int | None, **changes: Any) -> None:
     """Train a checkpoint of VARIANT on TASK; resumes from the last finished epoch."""
     try:
         options = train_options(**changes)
         run_dir = run_dir or default_run_dir(settings, task, variant, TrainOptions(**options))
-        result = _train_with_progress(settings, task, variant, preset, epochs, run_dir, fresh, options)
+        result = _train_with_progress(settings, task, variant, preset, epochs, run_dir, fresh, {**options, "threads": threads})
     except FieldError as error:
         raise error.renamed(flag(error.field)) from None
     how = "reused" if result.reused else (f"resumed after epoch {result.resumed_after_epoch}" if result.resumed_after_epoch else "trained")
@@ -110,9 +113,9 @@ def _train_with_progress(settings: Settings, task: str, variant: str, preset: st
                          fresh: bool, options: dict[str, Any]) -> TrainResult:
     """``train(...)`` with a live progress bar, a line per note on loading the init and per finished epoch."""
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("loss {task.fields[loss]:.3f}  {task.fields[rate]:,.0f}/s"), TimeRemainingColumn())
+               TextColumn("{task.fields[status]}"), TimeRemainingColumn())
     with Progress(*columns, console=settings.console, transient=True) as progress:
-        bar = progress.add_task("training", total=None, loss=float("nan"), rate=0.0)
+        bar = progress.add_task("training", total=None, status="starting")
 
         def on_event(event: dict) -> None:
             if event["event"] == "note":
@@ -121,8 +124,8 @@ def _train_with_progress(settings: Settings, task: str, variant: str, preset: st
                 progress.update(bar, total=event["epochs"] * event["steps_per_epoch"],
                                 completed=event["start_epoch"] * event["steps_per_epoch"])
             elif event["event"] == "step":
-                progress.update(bar, completed=event["step"], loss=event["loss"], rate=event["items_per_s"],
-                                description=f"epoch {event['epoch']}")
+                progress.update(bar, completed=event["step"], description=f"epoch {event['epoch']}",
+                                status=f"loss {event['loss']:.3f}  {event['items_per_s']:,.0f}/s")
             else:
                 shown = ", ".join(f"{name} {value:.4g}" for name, value in event["metrics"].items())
                 progress.console.print(f"epoch {event['epoch']}: {shown}")

@@ -53,6 +53,8 @@ def evaluate(
     n_examples: int = 0,
     split: str = DEFAULT_SPLIT,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    context: int | None = None,
+    stride: int = 1,
     seed: int = 0,
     device: str | torch.device = "cpu",
     out: str | Path | None = None,
@@ -80,13 +82,20 @@ def evaluate(
             ``("pgd", {"eps": "4/255", "steps": 10})``, a dict ``{"name": "noise", "kind":
             "gaussian", "strength": 0.1}`` (a list value expands into one threat per value; a
             dict may set its own ``n_examples``) or a ``Threat`` object. ``eps`` is in pixel
-            units of [0, 1] and may be a fraction string.
+            units of [0, 1] and may be a fraction string; a language model's attacks are
+            ``fgsm-embedding``, ``pgd-embedding`` and ``pgdl2-embedding``, whose ``eps`` is
+            relative to its mean embedding norm (``attacks.language``).
         mean, std: per-channel constants; when given, a module is evaluated as
             ``model((x - mean) / std)``, and a checkpoint file normalises with them instead of
             its own.
         n_examples: the first ``n`` examples of the split (0 = all).
         split: the split of a named dataset (the name recorded for given tensors).
-        batch_size: examples per forward pass.
+        batch_size: examples (windows of a language model) per forward pass.
+        context: tokens of left context a language model reads (``None``: its training
+            ``context_length``); longer than a learned position table is a ``FieldError``.
+        stride: of the sliding window of a language model: 1 scores every word from
+            ``min(t, context)`` tokens (full context), a larger one is the cheaper approximation.
+            Image classifiers ignore ``context`` and ``stride``.
         seed: seed of every random draw (noise, random starts), recorded in every row.
         device: ``"cpu"``, ``"cuda"``, ``"mps"``, ``"auto"`` or a ``torch.device``.
         out: when given, rows go to ``<out>/<run>/results.sqlite`` with the exports next to
@@ -131,7 +140,8 @@ def evaluate(
         else:
             source, settings = checkpoint_path(model), file_settings
         spec = EvaluationSpec(checkpoints=[source], threats=threats, dataset=data_source(data, split), split=split,
-                              n_examples=n_examples, batch_size=batch_size, seed=seed, run=run, fresh=fresh, **settings)
+                              n_examples=n_examples, batch_size=batch_size, context=context, stride=stride, seed=seed,
+                              run=run, fresh=fresh, **settings)
         plan = plan_evaluation(spec)
     target = device if isinstance(device, torch.device) else resolve_device(device)
     if out is not None:

@@ -6,6 +6,8 @@ A spec, with every key it may hold::
                                  #   default: the spec file's stem ("vision" for vision.toml)
     n_examples = 500             # optional: first N examples (images) or words (text), 0 = whole split (default 0)
     batch_size = 256             # optional: examples per forward pass (default 256)
+    context = 128                # optional, language models: tokens of left context (default: the checkpoint's own)
+    stride = 1                   # optional, language models: 1 = every word from its full context (default 1)
     seed = 0                     # optional: seed of every random draw (default: the command's --seed)
     dataset = "fmnist"           # optional: default is each checkpoint's own dataset
     split = "test"               # optional (default "test")
@@ -35,8 +37,17 @@ A spec, with every key it may hold::
     eps = "4/255"
     n_examples = 100             # optional: this table's own n (a costly attack on fewer examples)
 
+    [[threats]]
+    name = "pgd-embedding"       # language models: PGD on the token embeddings, eps relative
+    eps = [0.05, 0.1]
+    stride = 32                  # optional: this table's own context / stride (an attack on fewer windows)
+
+    [[threats]]
+    name = "clean"
+    context = [32, 128, 512]     # a table's context may be a list: its threats at each context length
+
 ``checkpoints`` and ``threats`` are required; a ``[[threats]]`` table takes ``name``, the
-threat's parameters (``bilat-eval list attacks``) and ``n_examples``. Every key is checked
+threat's parameters (``bilat-eval list attacks``), ``n_examples``, ``context`` and ``stride``. Every key is checked
 before any cell runs (``EvaluationSpec.validate``); an error names the key path
 (``batch_size``, ``threats[1].eps``, ``checkpoints[0]``) and the fix. Numbers may be written
 as fractions, ``"4/255"``.
@@ -51,7 +62,7 @@ from robustbench_bilateral.errors import FieldError, InputError
 from robustbench_bilateral.evaluation import EvaluationPlan, plan_evaluation
 from robustbench_bilateral.spec import DEFAULT_BATCH_SIZE, DEFAULT_SPLIT, LOAD_FIELDS, EvaluationSpec
 
-TOP_LEVEL_KEYS = ("run", "n_examples", "batch_size", "seed", "dataset", "split", *LOAD_FIELDS, "checkpoints", "threats")
+TOP_LEVEL_KEYS = ("run", "n_examples", "batch_size", "context", "stride", "seed", "dataset", "split", *LOAD_FIELDS, "checkpoints", "threats")
 
 
 def read_spec(path: Path, *, seed: int = 0, fresh: bool = False) -> EvaluationSpec:
@@ -77,6 +88,8 @@ def read_spec(path: Path, *, seed: int = 0, fresh: bool = False) -> EvaluationSp
         split=table.get("split", DEFAULT_SPLIT),
         n_examples=table.get("n_examples", 0),
         batch_size=table.get("batch_size", DEFAULT_BATCH_SIZE),
+        context=table.get("context"),
+        stride=table.get("stride", 1),
         seed=table.get("seed", seed),
         run=table.get("run", path.stem),
         fresh=fresh,

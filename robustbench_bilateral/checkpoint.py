@@ -40,8 +40,9 @@ from torch import nn
 
 from robustbench_bilateral.atomic import atomic_file
 from robustbench_bilateral.attention import AttentionConfig
+from robustbench_bilateral.checkpoint_schema import FORMAT, METADATA_KEY, check_weights, validate_metadata
 from robustbench_bilateral.enums import Task
-from robustbench_bilateral.errors import BilatError, FieldError, InputError
+from robustbench_bilateral.errors import FieldError, InputError
 from robustbench_bilateral.models import (
     create_model,
     model_preprocessing,
@@ -52,8 +53,6 @@ from robustbench_bilateral.models import (
 from robustbench_bilateral.preprocessing import Preprocessing
 from robustbench_bilateral.versions import versions
 
-FORMAT = "bilat-eval-checkpoint/1"
-METADATA_KEY = "bilat_eval"
 STATE_DICT_SUFFIXES = (".pt", ".pth", ".bin")
 
 
@@ -109,26 +108,31 @@ def save_checkpoint(path: Path, model: nn.Module, **meta) -> Path:
 
 
 def read_metadata(path: Path) -> dict:
-    """The bilat-eval metadata of a safetensors checkpoint, or a one-line error saying why not.
+    """The bilat-eval metadata of a safetensors checkpoint, checked by ``checkpoint_schema`` (fields,
+    then the variant against the tensors), or a one-line ``InputError`` saying why not.
 
     An image checkpoint made before preprocessing was recorded gets ``Preprocessing.derived``.
     """
     try:
         with safe_open(str(path), framework="pt") as handle:
             header = handle.metadata() or {}
-            if handle.keys():
-                handle.get_slice(next(iter(handle.keys())))
+            keys = list(handle.keys())
+            if keys:
+                handle.get_slice(keys[0])
     except (SafetensorError, OSError, ValueError) as error:
-        raise BilatError(
+        raise InputError(
             f"checkpoint {path} is truncated or not a safetensors file ({_first_line(error)}): copy it again or re-create it with `bilat-eval train`"
         ) from error
     if METADATA_KEY not in header:
-        raise BilatError(
+        raise InputError(
             f"checkpoint {path} has no bilat-eval metadata: load it as plain weights with --model NAME"
         )
-    meta = json.loads(header[METADATA_KEY])
-    if meta.get("format") != FORMAT:
-        raise BilatError(f"checkpoint {path} has format {meta.get('format')!r}, expected {FORMAT!r}: re-create it")
+    try:
+        parsed = json.loads(header[METADATA_KEY])
+    except json.JSONDecodeError as error:
+        raise InputError(f"checkpoint {path}: its metadata is not JSON ({error}): re-create it with `bilat-eval train`") from None
+    meta = validate_metadata(parsed, path)
+    check_weights(meta, keys, path)
     if "preprocessing" not in meta:
         derived = Preprocessing.derived(meta["model"]["kwargs"])
         meta.update({} if derived is None else {"preprocessing": derived.to_dict()})
@@ -162,7 +166,7 @@ def load_checkpoint(
     if path.suffix in STATE_DICT_SUFFIXES:
         return _load_state_dict_file(path, model_name, build)
     if model_name is not None:
-        return _load_weights(path, load_file(str(path)), model_name, build, f"weights file {path.name}")
+        return _load_weights(path, _weights_file(path), model_name, build, f"weights file {path.name}")
     return _load_own(path, build)
 
 
@@ -177,11 +181,15 @@ def _load_own(path: Path, build: _Build) -> LoadedCheckpoint:
                                     "leave the variant out, or load its weights saved as a plain state dict")
     if build.model_kwargs:
         raise FieldError("model_kwargs", f"checkpoint {path} rebuilds its own model from its metadata: leave them out")
-    model = create_model(spec["name"], variant=own, **spec["kwargs"])
+    try:
+        model = create_model(spec["name"], variant=own, **spec["kwargs"])
+    except (TypeError, ValueError, ZeroDivisionError, AssertionError) as error:
+        raise InputError(f"checkpoint {path}: metadata field 'model.kwargs' does not build model {spec['name']} "
+                         f"({_first_line(error)}): re-create it with `bilat-eval train`") from error
     try:
         load_model(model, str(path), strict=True)
     except (RuntimeError, SafetensorError) as error:
-        raise BilatError(
+        raise InputError(
             f"checkpoint {path} does not match its own model description ({_first_line(error)}): the file was altered; re-create it"
         ) from error
     stored = meta.get("preprocessing")
@@ -229,16 +237,17 @@ def _load_state_dict_file(path: Path, model_name: str | None, build: _Build) -> 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        raise BilatError(
-            f"refused to load {path}: it holds objects other than tensors, and loading them would run code; save a plain state dict or a .safetensors file"
+        raise InputError(
+            f"refused to load {path}: it is not a plain state dict of tensors (it holds other objects, and loading them "
+            "would run code, or it is no pickle at all); save a plain state dict or a .safetensors file"
         ) from error
     except (RuntimeError, EOFError, OSError) as error:
-        raise BilatError(f"{path} is not a readable state dict ({_first_line(error)}): copy it again") from error
+        raise InputError(f"{path} is not a readable state dict ({_first_line(error)}): copy it again") from error
     for wrapper in ("model", "state_dict"):
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]
     if not isinstance(state, dict):
-        raise BilatError(f"{path} holds a {type(state).__name__}, not a state dict: save model.state_dict()")
+        raise InputError(f"{path} holds a {type(state).__name__}, not a state dict: save model.state_dict()")
     return _load_weights(path, state, model_name, build, f"state dict {path.name}")
 
 
@@ -277,11 +286,19 @@ def _load_timm(name: str, model_name: str | None, build: _Build) -> LoadedCheckp
         raise InputError(f"timm:{name} names no pretrained timm weights: use a name from `timm.list_pretrained()` or add --model NAME")
     cached = try_to_load_from_cache(config.hf_hub_id, "model.safetensors") if config.hf_hub_id else None
     if not isinstance(cached, str):
-        raise BilatError(
+        raise InputError(
             f"timm:{name} weights are not in the local Hugging Face cache: fetch them once online with "
             f"`python -c \"import timm; timm.create_model('{name}', pretrained=True)\"`, or pass the weights file with --model {ours}"
         )
     return _load_weights(Path(cached), load_file(cached), ours, build, f"timm:{name}")
+
+
+def _weights_file(path: Path) -> dict:
+    """The tensors of a ``.safetensors`` weights file; an unreadable one is a one-line ``InputError``."""
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise InputError(f"weights file {path} is truncated or not a safetensors file ({_first_line(error)}): copy it again") from error
 
 
 def _first_line(error: BaseException) -> str:

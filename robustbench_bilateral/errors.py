@@ -31,3 +31,16 @@ class FieldError(InputError):
     def renamed(self, name: str) -> FieldError:
         """The same problem reported under ``name``."""
         return FieldError(name, self.problem)
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT arrived: the command stops where it is (a cell being written is rolled back).
+
+    A ``BaseException``, so no ``except Exception`` on the way swallows it. ``exit_code`` is
+    ``128 + signal number``: 143 for SIGTERM, 130 for SIGINT.
+    """
+
+    def __init__(self, signal_name: str, signal_number: int) -> None:
+        self.signal_name = signal_name
+        self.exit_code = 128 + signal_number
+        super().__init__(signal_name)

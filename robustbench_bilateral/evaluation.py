@@ -17,10 +17,12 @@ from pathlib import Path
 
 import torch
 
+from robustbench_bilateral.attention import AttentionConfig
 from robustbench_bilateral.checkpoint import LoadedCheckpoint
 from robustbench_bilateral.engine import Cell, Engine, Threat
 from robustbench_bilateral.engine.distributed import is_main
-from robustbench_bilateral.engine.runner import Progress
+from robustbench_bilateral.engine.language import EmbeddingThreat
+from robustbench_bilateral.engine.runner import Progress, Steps
 from robustbench_bilateral.enums import Task, ThreatFamily
 from robustbench_bilateral.errors import BilatError, FieldError
 from robustbench_bilateral.results import ResultRow, ResultStore, export_all
@@ -79,7 +81,7 @@ def plan_evaluation(spec: EvaluationSpec) -> EvaluationPlan:
     cells = [cell for group in checked.groups
              for cell in plan_cells(infos, group.threats, dataset=dataset, split=checked.split,
                                     n_examples=group.n_examples, seed=checked.seed, sources=sources,
-                                    threat_fields=group.fields)]
+                                    threat_fields=group.fields, context=group.context, stride=group.stride)]
     return EvaluationPlan(cells, tuple(infos), checked.run, checked.batch_size, checked.fresh, sources)
 
 
@@ -93,13 +95,17 @@ def plan_cells(
     seed: int = 0,
     sources: Sources = FILES,
     threat_fields: Sequence[str] | None = None,
+    context: int | None = None,
+    stride: int = 1,
 ) -> list[Cell]:
     """One cell per (checkpoint, threat), in that order, on ``dataset`` (default: the checkpoint's own).
 
     Takes checked values (``EvaluationSpec.validate``) and checks what needs the checkpoints:
     the dataset and split exist and fit each checkpoint's task, and every threat applies to
     it. A failure is a ``FieldError`` on ``dataset``, ``split`` or the threat's field
-    (``threat_fields[j]``, default ``threats[j]``).
+    (``threat_fields[j]``, default ``threats[j]``). A language checkpoint's cells read with
+    ``context`` (default its training ``context_length``) and ``stride`` (``window_reading``);
+    an image classifier's ignore both.
     """
     fields = list(threat_fields) if threat_fields is not None else [f"threats[{j}]" for j in range(len(threats))]
     cells = []
@@ -111,16 +117,35 @@ def plan_cells(
         if meta.task is not info.task:
             raise FieldError("dataset", f"checkpoint {info.path} is for {info.task.value} but dataset '{name}' is "
                                         f"{meta.task.value}: pick a matching dataset")
+        reading = window_reading(info, context, stride) if info.task is Task.LANGUAGE_MODELING else (None, None)
         for threat, field in zip(threats, fields, strict=True):
             check_threat_fits(threat, info, field)
-            cells.append(Cell(info.path, info.sha256, name, split, threat, seed, n_examples))
+            cells.append(Cell(info.path, info.sha256, name, split, threat, seed, n_examples, *reading))
     return cells
 
 
+def window_reading(info: CheckpointInfo, context: int | None, stride: int) -> tuple[int, int]:
+    """``(context, stride)`` of a language checkpoint's cells: ``context`` defaults to its training
+    ``context_length``; a learned position table shorter than ``context``, or a stride longer than
+    it, is a ``FieldError`` on ``context`` / ``stride``."""
+    trained = int(info.meta["context_length"])
+    length = trained if context is None else context
+    attention = AttentionConfig.from_dict(info.meta["model"]["attention"])
+    if length > trained and attention.pos_kernel == "learned":
+        raise FieldError("context", f"{length} is beyond the learned positions of {info.meta['variant']} (pos_kernel "
+                                    f"learned) in {info.path}, which cover {trained} tokens: use a context of {trained} "
+                                    f"or less, or a variant with sinusoidal or bilateral positions")
+    if stride > length:
+        raise FieldError("stride", f"{stride} is longer than the context {length} of {info.path}: give a stride <= {length}")
+    return length, stride
+
+
 def check_threat_fits(threat: Threat, info: CheckpointInfo, field: str) -> None:
-    """A ``FieldError`` on ``field`` unless ``threat`` applies to the checkpoint's task (clean applies to all)."""
+    """A ``FieldError`` on ``field`` unless ``threat`` applies to the checkpoint's task (clean applies to all;
+    word swaps and embedding attacks to language models only)."""
     language = info.task is Task.LANGUAGE_MODELING
-    if language != (threat.family in LANGUAGE_FAMILIES) and threat.family is not ThreatFamily.CLEAN:
+    for_language = threat.family in LANGUAGE_FAMILIES or isinstance(threat, EmbeddingThreat)
+    if language != for_language and threat.family is not ThreatFamily.CLEAN:
         kind = "language models" if language else "image classifiers"
         raise FieldError(field, f"does not apply to {kind} ({info.path}): use it with a matching checkpoint")
 
@@ -142,6 +167,7 @@ def run_cells(
     fresh: bool = False,
     progress: Progress | None = None,
     sources: Sources = FILES,
+    steps: Steps | None = None,
 ) -> list[ResultRow]:
     """Run the cells not yet stored in ``<out>/<run>/results.sqlite``, export the run, return the cells' rows.
 
@@ -150,7 +176,9 @@ def run_cells(
     run (``engine.distributed``) every rank runs its shard of each cell; only rank 0 opens the
     store, writes and exports, and the other ranks return no rows. Processes sharing one run export
     one at a time under the store's write lock, so the last exports show every stored row. Each
-    model is moved to ``device`` when it is loaded.
+    model is moved to ``device`` when it is loaded. A stored cell that fails verification
+    (``ResultStore.discard_inconsistent``) is deleted first, so it is computed again.
+    ``progress`` hears of each cell and ``steps`` of each batch within a computed cell (``Engine.run``).
     """
 
     def load(path: str) -> LoadedCheckpoint:
@@ -159,7 +187,9 @@ def run_cells(
         return loaded
 
     with (ResultStore.for_run(out, run) if is_main() else nullcontext()) as store:
-        rows = Engine(store, device, batch_size, run).run(cells, load, sources.split, progress, fresh)
+        if store is not None and not fresh:
+            store.discard_inconsistent()
+        rows = Engine(store, device, batch_size, run).run(cells, load, sources.split, progress, fresh, steps)
         if store is not None:
             with store.exclusive():
                 export_all(store, store.path.parent)

@@ -1,9 +1,12 @@
 """Reports of one or more runs, rebuilt from their stores alone.
 
 Files (next to the first run's store, or in ``report_dir``): ``results.csv`` / ``results_wide.csv``
-/ ``results.md`` / ``results.json`` (every row), ``comparison.csv`` (every variant against the
-baseline, see ``results.compare``) and, with plots, ``plot_<threat>.png``. The same rows give the
-same bytes. ``Report.comparisons`` is what the command line shows as one grid per threat.
+/ ``results.md`` / ``results.json`` / ``results.parquet`` (every row, as chosen), ``comparison.csv``
+(every model group against the baseline in every setting, see ``results.compare``), with plots
+``plot_<name>.png``/``.pdf``/``.svg`` (``results.plots``), and with html one self-contained
+``report.html`` (``results.html``). The same rows give the same bytes. ``Report.comparisons`` is
+what the command line shows as one grid per threat; ``Report.warnings`` name checkpoints of one
+variant that were not pooled because their recipes differ.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from robustbench_bilateral.atomic import write_atomic
 from robustbench_bilateral.errors import InputError
 from robustbench_bilateral.results import ResultRow, ResultStore
 from robustbench_bilateral.results.compare import Comparison, compare
-from robustbench_bilateral.results.export import FORMATS, export_rows
+from robustbench_bilateral.results.export import DEFAULT_FORMATS, FORMATS, export_rows
+from robustbench_bilateral.results.html import report_html
 from robustbench_bilateral.results.plots import write_plots
+from robustbench_bilateral.results.series import model_groups
 from robustbench_bilateral.results.store import FILENAME
 
 DEFAULT_BASELINE = "softmax"
@@ -32,6 +37,8 @@ class Report:
     rows: list[ResultRow]
     comparisons: list[Comparison]
     baseline: str
+    warnings: list[str]
+    runs: list[str]
 
 
 def open_run(run_dir: Path) -> ResultStore:
@@ -43,29 +50,45 @@ def open_run(run_dir: Path) -> ResultStore:
 
 
 def build_report(run_dirs: Sequence[Path], baseline: str = DEFAULT_BASELINE) -> Report:
-    """Rows of every run in ``run_dirs`` (in order) and their comparisons with ``baseline``."""
+    """Rows of every run in ``run_dirs`` (in order) and their comparisons with ``baseline``; a store that
+    fails verification (``ResultStore.check``) is a one-line ``StoreError`` naming the cell."""
     rows: list[ResultRow] = []
     outcomes: dict[str, dict] = {}
     for run_dir in run_dirs:
         with open_run(run_dir) as store:
+            store.check()
             stored = store.rows()
             rows.extend(stored)
             outcomes.update({row.cell_key: store.outcomes(row.cell_key) for row in stored})
     if rows and baseline not in {row.variant for row in rows}:
         variants = ", ".join(sorted({row.variant for row in rows}))
         raise InputError(f"baseline variant '{baseline}' has no rows here: pass --baseline with one of {variants}")
-    return Report(rows, compare(rows, baseline, lambda row: outcomes[row.cell_key]), baseline)
+    groups, warnings = model_groups(rows)
+    comparisons = compare(rows, baseline, lambda row: outcomes[row.cell_key], groups)
+    return Report(rows, comparisons, baseline, warnings, [str(Path(run_dir) / FILENAME) for run_dir in run_dirs])
 
 
-def write_report(report: Report, out_dir: Path, formats: Sequence[str] = FORMATS, plots: bool = False) -> list[Path]:
-    """Write the chosen exports, ``comparison.csv`` and (``plots``) the PNG figures into ``out_dir``."""
+def comparison_frame(comparisons: Sequence[Comparison]) -> pd.DataFrame:
+    """One line per comparison, one column per ``Comparison`` field; ``sanity_flags`` joined by ``;``."""
+    frame = pd.DataFrame([asdict(comparison) for comparison in comparisons], columns=list(Comparison.__dataclass_fields__))
+    frame["sanity_flags"] = frame["sanity_flags"].map(lambda flags: ";".join(flags))
+    return frame
+
+
+def write_report(report: Report, out_dir: Path, formats: Sequence[str] = DEFAULT_FORMATS, plots: bool = False,
+                 html: bool = False) -> list[Path]:
+    """Write the chosen exports, ``comparison.csv``, (``plots``) the figures and (``html``) ``report.html``
+    into ``out_dir``; ``html`` draws the figures too."""
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise InputError(f"unknown report format {unknown[0]!r}: choose from {', '.join(FORMATS)}")
+    out_dir = Path(out_dir)
     written = export_rows(report.rows, out_dir, formats)
-    frame = pd.DataFrame([asdict(comparison) for comparison in report.comparisons], columns=list(Comparison.__dataclass_fields__))
-    frame["flags"] = frame["flags"].map(lambda flags: ";".join(flags))
-    written.append(write_atomic(Path(out_dir) / "comparison.csv", frame.to_csv(index=False, lineterminator="\n")))
-    if plots:
-        written += write_plots(report.rows, Path(out_dir))
+    frame = comparison_frame(report.comparisons)
+    written.append(write_atomic(out_dir / "comparison.csv", frame.to_csv(index=False, lineterminator="\n")))
+    figures = write_plots(report.rows, out_dir) if plots or html else []
+    written += figures
+    if html:
+        pngs = [path for path in figures if path.suffix == ".png"]
+        written.append(write_atomic(out_dir / "report.html", report_html(report, frame, pngs)))
     return written

@@ -18,12 +18,21 @@ Fields (and the names errors use):
   ``(name, params)`` pair, a mapping ``{"name": ..., **params}`` or a built ``Threat``. A
   parameter given as a list expands into one threat per value, the product over all listed
   parameters of the entry (a bad value is named ``threats[i].<param>[j]``). An entry's own
-  ``n_examples`` overrides the spec's. Parameters are checked by the threat classes.
+  ``n_examples``, ``context`` and ``stride`` override the spec's; an entry's ``context`` may be a
+  list (``threats[i].context[j]``), giving its threats once per context length. Parameters are
+  checked by the threat classes.
 - ``dataset``: a data source name (``fmnist``, ``npy:PATH``, ...; ``None`` = each checkpoint's
   own) or ``GivenImages``.
 - ``split``: split of the dataset (default ``test``).
 - ``n_examples``: a whole number >= 0, the first ``n`` examples or words (0 = the whole split).
-- ``batch_size``: a whole number >= 1, examples per forward pass.
+- ``batch_size``: a whole number >= 1, examples (windows of a language model) per forward pass.
+  A threat that declares ``batch_size`` (an attack with random parts, seeded per batch) and
+  leaves it ``None`` gets this one, so its rows and cell key name the batch size it runs with.
+- ``context``: ``None`` (each language checkpoint's training ``context_length``) or a whole
+  number >= 2, the tokens of left context of the sliding window (``text.windows``); beyond a
+  learned position table's length it is a ``FieldError`` when planned. Image classifiers ignore it.
+- ``stride``: a whole number >= 1 (and <= ``context``): 1 scores every word from its full left
+  context, a larger one is the cheaper approximation. Image classifiers ignore it.
 - ``seed``: a whole number, the seed of every random draw.
 - ``run``: a plain folder name; results go to ``<out>/<run>/results.sqlite``.
 - ``fresh``: true to clear the run's stored results first instead of resuming.
@@ -49,7 +58,7 @@ import glob
 import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +93,8 @@ class ThreatGroup:
     threats: tuple[Threat, ...]
     fields: tuple[str, ...]
     n_examples: int
+    context: int | None = None
+    stride: int = 1
 
 
 @dataclass(frozen=True)
@@ -115,6 +126,8 @@ class EvaluationSpec:
     split: str = DEFAULT_SPLIT
     n_examples: int = 0
     batch_size: int = DEFAULT_BATCH_SIZE
+    context: int | None = None
+    stride: int = 1
     seed: int = 0
     run: str = DEFAULT_RUN
     fresh: bool = False
@@ -141,7 +154,9 @@ class EvaluationSpec:
         dataset = self.dataset if isinstance(self.dataset, GivenImages) else optional_text(self.dataset, "dataset")
         split = text(self.split, "split")
         checkpoints = tuple(resolve_checkpoints(self.checkpoints, self.base))
-        groups = tuple(threat_groups(self.threats, n_examples))
+        reading = sliding_window(self.context, self.stride, "")
+        groups = tuple(replace(group, threats=tuple(threat.filled(batch_size=batch_size) for threat in group.threats))
+                       for group in threat_groups(self.threats, ThreatGroup((), (), n_examples, *reading)))
         return CheckedSpec(checkpoints, groups, dataset, split, batch_size, seed, run, fresh, load)
 
     def load_settings(self) -> LoadSettings:
@@ -274,22 +289,49 @@ def resolve_checkpoints(entries: Any, base: Path | None) -> list[tuple[str, Chec
     return list(resolved.values())
 
 
-def threat_groups(entries: Any, n_examples: int) -> list[ThreatGroup]:
-    """The threats of every entry, in order: one group per table, one for each run of ``Threat`` objects."""
+def sliding_window(context: Any, stride: Any, prefix: str) -> tuple[int | None, int]:
+    """Checked ``(context, stride)``: ``None`` or a whole number >= 2, and a whole number >= 1 no
+    larger than the context; errors are named ``<prefix>context`` / ``<prefix>stride``."""
+    checked = None if context is None else whole_number(context, prefix + "context", 2)
+    step = whole_number(stride, prefix + "stride", 1)
+    if checked is not None and step > checked:
+        raise FieldError(prefix + "stride", f"{step} is longer than the context {checked}: give a stride <= the context")
+    return checked, step
+
+
+def threat_groups(entries: Any, spec: ThreatGroup) -> list[ThreatGroup]:
+    """The threats of every entry, in order: one group per table, one for each run of ``Threat`` objects.
+
+    ``spec`` holds no threats, only the spec's ``n_examples``, ``context`` and ``stride``, which a
+    table may override with its own.
+    """
     groups: list[ThreatGroup] = []
     after_threat = False
     for index, entry in enumerate(listed(entries, "threats", THREAT_KINDS)):
         name = f"threats[{index}]"
         if isinstance(entry, Threat):
-            last = groups.pop() if after_threat else ThreatGroup((), (), n_examples)
-            groups.append(ThreatGroup((*last.threats, entry), (*last.fields, name), n_examples))
+            last = groups.pop() if after_threat else spec
+            groups.append(replace(last, threats=(*last.threats, entry), fields=(*last.fields, name)))
         else:
             table = threat_table(entry, name)
-            own_n = whole_number(table.pop("n_examples", n_examples), f"{name}.n_examples", 0, WHOLE_SPLIT)
+            own_n = whole_number(table.pop("n_examples", spec.n_examples), f"{name}.n_examples", 0, WHOLE_SPLIT)
+            context, stride = table.pop("context", spec.context), table.pop("stride", spec.stride)
             threats = expand_threats(table, name)
-            groups.append(ThreatGroup(tuple(threats), (name,) * len(threats), own_n))
+            for one_context in listed_contexts(context, name):
+                reading = sliding_window(one_context, stride, f"{name}.")
+                groups.append(ThreatGroup(tuple(threats), (name,) * len(threats), own_n, *reading))
         after_threat = isinstance(entry, Threat)
     return groups
+
+
+def listed_contexts(context: Any, name: str) -> list[Any]:
+    """A table's ``context``: one value, or a list of them (a whole number >= 2 each, named
+    ``<name>.context[j]`` in errors), each giving one group of the table's threats."""
+    if not isinstance(context, list):
+        return [context]
+    if not context:
+        raise FieldError(f"{name}.context", "is an empty list: give a context length or a list of them")
+    return [whole_number(value, f"{name}.context[{j}]", 2) for j, value in enumerate(context)]
 
 
 def threat_table(entry: Any, name: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from robustbench_bilateral.attacks.language import EmbeddingAttack, FGSMEmbedding, PGDEmbedding, PGDL2Embedding
 from robustbench_bilateral.attacks.vision import FGSM, PGD, PGDL2, SPSA, AutoAttack, Square, VisionAttack
 from robustbench_bilateral.corruptions.threats import CorruptionThreat, NoiseThreat
 from robustbench_bilateral.engine.threat import Clean, Param, Threat
@@ -22,7 +23,8 @@ NORMS = ("Linf", "L2")
 ThreatClass = TypeVar("ThreatClass", bound=type[Threat])
 
 BUILTIN_THREATS: tuple[type[Threat], ...] = (
-    Clean, FGSM, PGD, PGDL2, SPSA, AutoAttack, Square, CorruptionThreat, NoiseThreat, WordSwap,
+    Clean, FGSM, PGD, PGDL2, SPSA, AutoAttack, Square, FGSMEmbedding, PGDEmbedding, PGDL2Embedding, CorruptionThreat,
+    NoiseThreat, WordSwap,
 )
 
 
@@ -30,8 +32,8 @@ def register_threat(cls: ThreatClass) -> ThreatClass:
     """Class decorator: make ``cls`` buildable as ``build_threat(cls.name, ...)``.
 
     ``cls`` needs a ``name`` (str), a ``family`` (``ThreatFamily``) and ``parameters`` (a tuple
-    of ``Param``); an adversarial one is a ``VisionAttack`` with a ``norm`` and an ``eps``
-    parameter. A name taken by another class raises ``ValueError``.
+    of ``Param``); an adversarial one is a ``VisionAttack`` (or, on language models, an
+    ``EmbeddingAttack``) with a ``norm`` and an ``eps`` parameter. A name taken by another class raises ``ValueError``.
     """
     if not isinstance(getattr(cls, "name", None), str) or not isinstance(getattr(cls, "family", None), ThreatFamily):
         raise TypeError(f"{cls.__name__} needs a class attribute name (str) and family (ThreatFamily)")
@@ -44,10 +46,10 @@ def register_threat(cls: ThreatClass) -> ThreatClass:
 
 
 def _check_attack(cls: type[Threat]) -> None:
-    """What the ``attack`` command needs of an adversarial threat: a ``VisionAttack`` with a ``norm``
+    """What the ``attack`` command needs of an adversarial threat: a ``VisionAttack`` or ``EmbeddingAttack`` with a ``norm``
     (which eps option feeds it), an ``eps`` parameter and an ``iteration_param`` that is None or
     one of its parameters."""
-    if not issubclass(cls, VisionAttack):
+    if not issubclass(cls, (VisionAttack, EmbeddingAttack)):
         raise TypeError(f"{cls.__name__} is adversarial: subclass robustbench_bilateral.attacks.vision.VisionAttack")
     declared = [param.name for param in cls.parameters]
     if cls.norm not in NORMS:
@@ -70,6 +72,11 @@ def build_threat(name: str, **params: Any) -> Threat:
 def adversarial_threats() -> list[type[VisionAttack]]:
     """The registered adversarial threats, in registration order: the ``attack`` command's flags."""
     return [cls for _, cls in THREATS.items() if issubclass(cls, VisionAttack)]
+
+
+def embedding_attacks() -> dict[str, type[EmbeddingAttack]]:
+    """The registered embedding attacks by the ``attack`` flag (vision attack name) that selects them for language models."""
+    return {cls.flag: cls for _, cls in THREATS.items() if issubclass(cls, EmbeddingAttack)}
 
 
 for _builtin in BUILTIN_THREATS:

@@ -31,3 +31,37 @@ def smoke_checkpoints(tmp_path_factory):
         variant: train("mnist5k", variant, "smoke", root / variant.replace("+", "-")).checkpoint
         for variant in ("softmax", "bilateral", "softmax+boost", "bilateral+boost")
     }
+
+
+@pytest.fixture(scope="session")
+def language_checkpoints(tmp_path_factory):
+    """Softmax (sinusoidal positions) and bilateral language models trained for seconds (``smoke`` preset,
+    context 32) on the real Shakespeare."""
+    from robustbench_bilateral.training import train
+
+    root = tmp_path_factory.mktemp("lm")
+    return {variant: train("shakespeare", variant, "smoke", root / variant).checkpoint for variant in ("softmax", "bilateral")}
+
+
+@pytest.fixture
+def run_bilat(capsys):
+    """``run_bilat(*args) -> (exit code, stdout, stderr)`` of ``bilat-eval ARGS`` in this process
+    (``cli.main.main``), its signal handlers put back afterwards."""
+    import signal
+
+    from cli.main import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        handlers = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as done:
+            code = int(done.code or 0)
+        finally:
+            for number, handler in handlers.items():
+                signal.signal(number, handler)
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

@@ -242,7 +242,7 @@ def test_attack_prints_one_table_of_variants_by_eps_with_intervals(smoke_checkpo
         rows = [row for row in store.rows() if row.metric == "accuracy"]
     assert result.output.count("robust accuracy") == 1
     header = next(line for line in result.output.splitlines() if "variant" in line)
-    assert header.index("clean") < header.index("eps 1/255") < header.index("eps 4/255")
+    assert header.index("clean") < header.index("eps=1/255") < header.index("eps=4/255")
     lines = result.output.splitlines()
     for variant in ("softmax", "bilateral"):
         first = next(i for i, line in enumerate(lines) if f"│ {variant} " in line)
@@ -250,8 +250,8 @@ def test_attack_prints_one_table_of_variants_by_eps_with_intervals(smoke_checkpo
         by_column.sort(key=lambda row: row.params.get("eps", 0.0))
         assert [row.threat for row in by_column] == ["clean", "pgd", "pgd"]
         for row in by_column:
-            assert f"{100 * row.value:.1f}" in lines[first]
-            assert f"[{100 * row.ci_low:.1f}, {100 * row.ci_high:.1f}]" in lines[first + 1]
+            assert f"{row.value:.4f}" in lines[first]
+            assert f"[{row.ci_low:.4f}, {row.ci_high:.4f}]" in lines[first + 1]
 
 
 def test_attack_refuses_bad_input_in_one_line(smoke_checkpoints, tmp_path):

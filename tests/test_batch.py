@@ -170,3 +170,25 @@ def test_report_compares_on_the_same_examples_and_aggregates_training_seeds(smok
     bilateral = next(row for row in rows if row.variant == "bilateral")
     assert comparison.loc["bilateral", "delta"] == pytest.approx(bilateral.value - np.mean(softmax_values))
     assert np.isnan(comparison.loc["bilateral", "p_value"])  # no paired test against two baseline checkpoints
+
+
+def test_a_random_attack_is_keyed_by_the_batch_size_it_runs_with_through_every_door(smoke_checkpoints, tmp_path):
+    import robustbench_bilateral as rb
+
+    path = str(smoke_checkpoints["softmax"])
+    pgd = '[[threats]]\nname = "pgd"\neps = "4/255"\nsteps = 2\n'
+    attack = invoke(tmp_path, "attack", "--pgd", "--eps", "4/255", "--steps", "2", "--n-examples", "48", "--run", "attack", path)
+    assert attack.exit_code == 0, attack.output
+    batch = invoke(tmp_path, "batch", str(write_spec(tmp_path, [path], pgd + pgd + "batch_size = 64\n", run="batch")))
+    assert batch.exit_code == 0, batch.output
+    assert "pgd" in batch.output and "softmax" in batch.output and "wrote:" in batch.output  # the report's table
+    rb.evaluate(path, threats=[("pgd", {"eps": "4/255", "steps": 2})], n_examples=48, out=tmp_path, run="api")
+
+    def pgd_rows(run: str) -> list[tuple[str, dict]]:
+        with ResultStore.for_run(tmp_path, run) as store:
+            return [(row.cell_key, row.params) for row in store.rows() if row.threat == "pgd" and row.metric == "accuracy"]
+
+    (from_attack,), (from_api,) = pgd_rows("attack"), pgd_rows("api")
+    from_spec, own = pgd_rows("batch")
+    assert from_attack == from_spec == from_api and from_attack[1]["batch_size"] == 256
+    assert own[1] == {**from_attack[1], "batch_size": 64} and own[0] != from_attack[0]

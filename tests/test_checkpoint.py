@@ -103,5 +103,5 @@ def test_pickle_that_would_run_code_is_refused_and_never_runs(tmp_path):
         pickle.dump({"weight": _RunsCode(marker)}, handle)
     with pytest.raises(BilatError, match="refused to load") as caught:
         load_checkpoint(evil, model_name="bilat_vit_tiny_28")
-    assert caught.value.exit_code == 1
+    assert caught.value.exit_code == 2
     assert not marker.exists()

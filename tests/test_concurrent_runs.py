@@ -15,7 +15,7 @@ import pytest
 from robustbench_bilateral.results import ResultRow, ResultStore
 
 BILAT_EVAL = str(Path(sys.executable).parent / "bilat-eval")
-N_EXAMPLES = "32"
+N_EXAMPLES = "8"
 
 # Each command shares cells with the others: the clean reference of the softmax checkpoint, and
 # with itself all of its cells when two copies run at once.
@@ -88,14 +88,7 @@ def alone(checkpoints, tmp_path_factory) -> tuple[dict, dict]:
     return cells, measured
 
 
-FAST_ROUNDS = 2
-"""Rounds in the default suite (a pair and a triple); the others run with the slow tests (``make test-all``)."""
-
-
-@pytest.mark.parametrize("commands", [
-    pytest.param(commands, id="+".join(commands), marks=() if index < FAST_ROUNDS else pytest.mark.slow)
-    for index, commands in enumerate(ROUNDS)
-])
+@pytest.mark.parametrize("commands", [pytest.param(commands, id="+".join(commands)) for commands in ROUNDS])
 def test_processes_starting_one_new_run_at_once_store_every_cell_once(tmp_path, checkpoints, alone, commands):
     cells_of, measured = alone
     processes = [start(tmp_path, "shared", command, checkpoints) for command in commands]
@@ -108,6 +101,7 @@ def test_processes_starting_one_new_run_at_once_store_every_cell_once(tmp_path, 
     assert set(rows.values()) == {1}
     with ResultStore(path) as store:
         stored = store.rows()
+        assert store.problems() == []
     assert values(stored) == {key: value for key, value in measured.items() if key[0] in expected}
     exported = pd.read_csv(tmp_path / "shared" / "results.csv")
     assert sorted(zip(exported["cell_key"], exported["metric"], strict=True)) == sorted(rows)

@@ -78,9 +78,10 @@ def one_process(out: Path, spec: Path) -> None:
 
 
 def stored(out: Path, run: str = "grid") -> tuple[list, list]:
-    """Rows (without wall time) and every stored outcome blob (clean references included), by cell key."""
+    """Rows (without wall time and the thread count: torchrun gives each rank one thread) and every
+    stored outcome blob (clean references included), by cell key."""
     with ResultStore.for_run(out, run) as store:
-        rows = [dataclasses.replace(row, wall_s=None) for row in store.rows()]
+        rows = [dataclasses.replace(row, wall_s=None, versions={**row.versions, "threads": None}) for row in store.rows()]
     with sqlite3.connect(out / run / "results.sqlite") as connection:
         outcomes = connection.execute("SELECT cell_key, kind, encoding, length, data FROM outcomes ORDER BY cell_key, kind").fetchall()
     return rows, outcomes

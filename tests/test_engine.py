@@ -15,6 +15,7 @@ from torch import nn
 from robustbench_bilateral.engine import Cell, Engine, Param, Threat, run_vision_cell
 from robustbench_bilateral.enums import Task, ThreatFamily
 from robustbench_bilateral.errors import BilatError, FieldError, InputError
+from robustbench_bilateral.models.lm import create_lm
 from robustbench_bilateral.results import ResultStore
 from robustbench_bilateral.rng import ExampleRNG
 from robustbench_bilateral.threats import THREATS, build_threat, register_threat
@@ -252,23 +253,13 @@ def test_threat_registry_builds_registered_threats():
     assert error.value.field == "sigma"
 
 
-class TinyLanguageModel(nn.Module):
-    def __init__(self, vocab: int) -> None:
-        super().__init__()
-        self.embed = nn.Embedding(vocab, 16)
-        self.head = nn.Linear(16, vocab)
-
-    def forward(self, ids):
-        return self.head(self.embed(ids))
-
-
 def test_language_cells_report_perplexity_with_a_bootstrap_interval(tmp_path):
     pytest.importorskip(
         "robustbench_bilateral.text.windows",
         reason="robustbench_bilateral.text.windows (sliding_window_nll) is not in the tree yet",
     )
     torch.manual_seed(0)
-    model = TinyLanguageModel(12)
+    model = create_lm("softmax", vocab_size=12, context_length=16, embed_dim=16, depth=1, num_heads=2)
     path = tmp_path / "lm.pt"
     torch.save(model.state_dict(), path)
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -280,7 +271,7 @@ def test_language_cells_report_perplexity_with_a_bootstrap_interval(tmp_path):
         meta = {"task": Task.LANGUAGE_MODELING.value, "variant": "softmax", "dataset": "toy", "context_length": 16}
         return Loaded(model, meta, Path(text), sha)
 
-    cells = [Cell(str(path), sha, "toy", "test", build_threat("clean"), 0, 300)]
+    cells = [Cell(str(path), sha, "toy", "test", build_threat("clean"), 0, 300, context=16, stride=1)]
     results = []
     for size in (1, 8):
         store = ResultStore.for_run(tmp_path, f"lm{size}")
@@ -288,7 +279,8 @@ def test_language_cells_report_perplexity_with_a_bootstrap_interval(tmp_path):
         outcome = store.outcomes(cells[0].key)
         store.close()
     (row,) = results[0]
-    assert row.metric == "perplexity" and row.n_correct is None and row.n == len(outcome["nll"])
+    assert row.metric == "perplexity" and row.n_correct is None and row.n == int(outcome["counts"].sum()) == 299
+    assert row.windows == len(outcome["nll"]) == 300 - 16 and row.params == {"context": 16, "stride": 1}
     assert row.ci_low < row.value < row.ci_high
     assert row.value == pytest.approx(float(torch.exp(torch.tensor(outcome["nll"].sum() / outcome["counts"].sum()))))
     assert (results[1][0].value, results[1][0].ci_low) == pytest.approx((row.value, row.ci_low))

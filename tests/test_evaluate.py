@@ -144,3 +144,23 @@ def test_sigkill_twice_then_resume_gives_the_uninterrupted_rows(smoke_checkpoint
     resumed = stored_rows(killed, "main")
     assert comparable(resumed) == comparable(stored_rows(tmp_path / "reference", "main"))
     assert len({(row.cell_key, row.metric) for row in resumed}) == len(resumed) == len(paths)
+
+
+def test_every_batch_of_a_vision_and_a_language_cell_reports_its_examples(smoke_checkpoints, language_checkpoints, tmp_path):
+    reported: dict[str, list[tuple[int, int]]] = {}
+
+    def step(cell, count, total):
+        reported.setdefault(cell.key, []).append((count, total))
+
+    pgd = build_threat("pgd", eps=4 / 255, steps=1, batch_size=8)
+    vision = plan_cells([describe_checkpoint(str(smoke_checkpoints["softmax"]))], [build_threat("clean"), pgd], n_examples=40)
+    language = plan_cells([describe_checkpoint(str(language_checkpoints["bilateral"]))], [build_threat("clean")],
+                          n_examples=300, stride=8)
+    rows = run_cells([*vision, *language], out=tmp_path, batch_size=16, steps=step)
+    clean, attacked = ([count for count, _ in reported[cell.key]] for cell in vision)
+    assert clean == [16, 16, 8] and attacked == [8] * 5  # the run's batches; the attack's own batch size
+    (words,) = [row for row in rows if row.metric == "perplexity"]
+    windows = reported[language[0].key]
+    assert len(windows) > 1 and max(count for count, _ in windows) <= 16
+    assert sum(count for count, _ in windows) == words.windows and {total for _, total in windows} == {words.windows}
+    assert all(row.n == 40 for row in rows if row.metric == "accuracy")

@@ -1,4 +1,6 @@
-"""Language-model evaluation: word-swapped Shakespeare text, sliding-window perplexity, the ``wordswap`` command."""
+"""Language-model evaluation: word-swapped Shakespeare text, sliding-window perplexity, the ``wordswap`` command.
+
+``language_checkpoints`` (smoke-trained softmax and bilateral models) comes from ``conftest``."""
 
 from __future__ import annotations
 
@@ -44,15 +46,6 @@ def shakespeare_meta(train_lines):
 def hamlet_words(shakespeare_meta) -> TextSplit:
     """The first ``N_WORDS`` words of the Shakespeare test split (Hamlet comes first), with the training vocabulary."""
     return load_split("shakespeare", "test", N_WORDS, shakespeare_meta)
-
-
-@pytest.fixture(scope="module")
-def language_checkpoints(tmp_path_factory):
-    """Softmax and bilateral language models trained for seconds (``smoke`` preset) on the real Shakespeare."""
-    from robustbench_bilateral.training import train
-
-    root = tmp_path_factory.mktemp("lm")
-    return {variant: train("shakespeare", variant, "smoke", root / variant).checkpoint for variant in ("softmax", "bilateral")}
 
 
 def wordswap(rate: float, replacement: str = "aaa"):
@@ -141,31 +134,34 @@ def test_bad_word_swap_parameters_are_input_errors():
     assert result.exit_code == 2
 
 
-def independent_perplexity(model: torch.nn.Module, ids: torch.Tensor, context: int) -> float:
+def independent_perplexity(model: torch.nn.Module, ids: torch.Tensor, context: int, stride: int = 1) -> float:
     """exp(sum NLL / words): target t (t >= 1) predicted, one forward pass each, from the ids since
-    0 when t <= context, else since stride * ceil((t - context) / stride), stride = context // 2."""
-    stride = context // 2
+    0 when t <= context, else since the start of the window that scores it: window k > 0 ends at
+    e_k = context + k * stride (the last at len(ids) - 1) and starts context ids earlier."""
     total = 0.0
     model.eval()
     with torch.no_grad():
         for t in range(1, len(ids)):
-            start = 0 if t <= context else stride * math.ceil((t - context) / stride)
+            end = context + stride * math.ceil((t - context) / stride) if t > context else t
+            start = 0 if t <= context else min(end, len(ids) - 1) - context
             logits = model(ids[start:t].unsqueeze(0))[0, -1]
             total -= float(F.log_softmax(logits.double(), dim=-1)[ids[t]])
     return math.exp(total / (len(ids) - 1))
 
 
 @pytest.mark.slow
-def test_perplexity_is_exp_of_mean_nll_recomputed_from_logits(language_checkpoints, tmp_path):
+@pytest.mark.parametrize("stride", [1, 5])
+def test_perplexity_is_exp_of_mean_nll_recomputed_from_logits(language_checkpoints, tmp_path, stride):
     path = str(language_checkpoints["bilateral"])
     checkpoint = load_checkpoint(path)
-    words = 150
+    words, context = 150, checkpoint.meta["context_length"]
     for threat in (Clean(), wordswap(0.2)):
-        cells = plan_cells([describe_checkpoint(path)], [threat], n_examples=words, seed=4)
+        cells = plan_cells([describe_checkpoint(path)], [threat], n_examples=words, seed=4, stride=stride)
         (row,) = run_cells(cells, out=tmp_path, batch_size=3)
         ids = load_split("shakespeare", "test", words, checkpoint.meta).ids(threat, 4)
-        assert row.metric == "perplexity"
-        assert row.value == pytest.approx(independent_perplexity(checkpoint.model, ids, checkpoint.meta["context_length"]), rel=1e-5)
+        assert row.metric == "perplexity" and row.n == words - 1
+        assert row.params["context"] == context and row.params["stride"] == stride
+        assert row.value == pytest.approx(independent_perplexity(checkpoint.model, ids, context, stride), rel=1e-5)
 
 
 @pytest.mark.slow
@@ -181,8 +177,11 @@ def test_rate_zero_gives_the_clean_perplexity_exactly(language_checkpoints, tmp_
 
 @pytest.mark.slow
 def test_clean_evaluation_of_the_whole_split_is_the_training_test_perplexity(language_checkpoints, tmp_path):
+    """Training's end-of-epoch metric is the strided approximation: ``--stride context // 2`` reproduces it."""
     path = language_checkpoints["softmax"]
-    result = CliRunner().invoke(cli, ["--out", str(tmp_path), "--quiet", "evaluate", "--batch-size", "64", str(path)])
+    stride = read_metadata(path)["context_length"] // 2
+    result = CliRunner().invoke(cli, ["--out", str(tmp_path), "--quiet", "evaluate", "--batch-size", "64",
+                                      "--stride", str(stride), str(path)])
     assert result.exit_code == 0, result.output
     (row,) = ResultStore.for_run(tmp_path, "main").rows()
     assert row.value == pytest.approx(read_metadata(path)["metrics"]["test_perplexity"], rel=1e-6)
@@ -198,10 +197,10 @@ def test_the_command_prints_one_table_of_variants_by_rates_from_stored_rows(lang
         rows = store.rows()
     assert len(rows) == 6 and {row.threat for row in rows} == {"wordswap"}
     assert result.output.count("┏") == 1 and "word swap 'aaa'" in result.output
-    header = next(line for line in result.output.splitlines() if "rate 0 " in line)
-    assert header.index("rate 0 ") < header.index("rate 0.05") < header.index("rate 0.2")
+    header = next(line for line in result.output.splitlines() if "rate=0 " in line)
+    assert header.index("rate=0 ") < header.index("rate=0.05") < header.index("rate=0.2")
     for variant in ("softmax", "bilateral"):
-        line = next(line for line in result.output.splitlines() if f"/ {variant} " in line)
+        line = next(line for line in result.output.splitlines() if line.lstrip("┃│ ").startswith(f"{variant} "))
         texts = [row.value_text() for row in sorted((r for r in rows if r.variant == variant), key=lambda r: r.params["rate"])]
         assert [line.index(text) for text in texts] == sorted(line.index(text) for text in texts)
     again = CliRunner().invoke(cli, args, terminal_width=250, env={"COLUMNS": "250"})

@@ -25,7 +25,7 @@ from robustbench_bilateral.results import (
     versions,
     wilson_interval,
 )
-from robustbench_bilateral.results.plots import sweep_series, write_plots
+from robustbench_bilateral.results.plots import figure_specs, write_plots
 from robustbench_bilateral.results.store import APPLICATION_ID
 
 
@@ -224,12 +224,12 @@ def test_exports_are_deterministic_and_rewritable(tmp_path):
     assert tidy[0].startswith("run,checkpoint,checkpoint_sha256,variant,task")
     assert len(tidy) == 1 + 5
     wide = contents["results_wide.csv"].decode().splitlines()
-    assert wide[0] == "checkpoint,variant,dataset,split,n,seed,metric,clean,gaussian clip=true sigma=0.1"
+    assert wide[0] == "checkpoint,variant,dataset,split,n,seed,metric,clean,gaussian"
     assert len(wide) == 1 + 3
     parsed = json.loads(contents["results.json"])
     assert parsed[0]["params"] == {} and parsed[1]["params"] == {"clip": True, "sigma": 0.1}
-    assert parsed[1]["flags"] == ["pgd_above_fgsm"] and parsed[1]["wall_s"] == 1.25
-    assert "| gaussian clip=true sigma=0.1 | accuracy | 0.7000 [0.6000, 0.8600] |" in contents["results.md"].decode()
+    assert parsed[1]["sanity_flags"] == ["pgd_above_fgsm"] and parsed[1]["wall_s"] == 1.25
+    assert "| gaussian | accuracy | 0.7000 [0.6000, 0.8600] |" in contents["results.md"].decode()
 
 
 def test_rows_table_renders_every_row(tmp_path):
@@ -239,7 +239,7 @@ def test_rows_table_renders_every_row(tmp_path):
     console.print(rows_table(rows))
     text = console.export_text()
     assert "123.46 [0.60, 0.86]" in text
-    assert text.count("checkpoints/vit.safetensors / bilateral") == 4
+    assert text.count("checkpoints/vit.safetensors") == 4 and text.count("bilateral") == 4
 
 
 def test_atomic_writes_get_the_permissions_of_a_new_file(tmp_path):
@@ -250,12 +250,14 @@ def test_atomic_writes_get_the_permissions_of_a_new_file(tmp_path):
     assert written.read_text() == "a,b\n" and not list(tmp_path.glob(".*.tmp"))
 
 
-def test_corruption_plots_have_a_panel_per_group_averaging_its_corruptions(tmp_path):
+def test_corruption_plots_have_a_panel_per_corruption_and_average_nothing(tmp_path):
     settings = [("fog", 1, 0.9), ("fog", 3, 0.7), ("snow", 3, 0.5), ("motion_blur", 3, 0.4)]
     rows = [make_row(f"c{i}", value=value, threat="corruption", threat_family=ThreatFamily.CORRUPTION,
                      params={"corruption": name, "severity": severity})
             for i, (name, severity, value) in enumerate(settings)]
-    panels = sweep_series(rows)[("corruption", "severity", "accuracy")]
-    assert panels == {"blur": {"bilateral": [(3.0, 0.4)]}, "weather": {"bilateral": [(1.0, 0.9), (3.0, pytest.approx(0.6))]}}
-    (path,) = write_plots(rows, tmp_path)
-    assert path.name == "plot_corruption.png" and path.read_bytes() == write_plots(rows, tmp_path / "again")[0].read_bytes()
+    (spec,) = figure_specs(rows)
+    points = {name: [(x, point.value) for x, point in line.points.items()] for name, (line,) in spec.panels.items()}
+    assert points == {"fog": [(1.0, 0.9), (3.0, 0.7)], "motion_blur": [(3.0, 0.4)], "snow": [(3.0, 0.5)]}
+    paths = write_plots(rows, tmp_path)
+    assert [path.name for path in paths] == ["plot_corruption.png", "plot_corruption.pdf", "plot_corruption.svg"]
+    assert [path.read_bytes() for path in paths] == [path.read_bytes() for path in write_plots(rows, tmp_path / "again")]

@@ -12,7 +12,8 @@ Random parts of torchattacks (random starts, SPSA samples) draw from torch's glo
 which each batch seeds with ``example_seed(seed, index of its first example)`` inside
 ``torch.random.fork_rng``; AutoAttack and Square reseed that generator themselves and get the same
 batch seed as their ``seed``. Rows are reproducible for a given batch size, and rows of attacks
-with random parts record it (``batch_size``). torchattacks is imported when an attack is first
+with random parts record it (``batch_size``: the attack runs in batches of its own when set, else
+of the run's, which ``EvaluationSpec.validate`` fills in). torchattacks is imported when an attack is first
 built, not with this module.
 """
 
@@ -28,6 +29,7 @@ from torch import nn
 from robustbench_bilateral.attacks.space import RANGE, AttackSpace, UnitBoxModel, model_normalization
 from robustbench_bilateral.engine.threat import REQUIRED, Param, Threat
 from robustbench_bilateral.enums import ThreatFamily
+from robustbench_bilateral.errors import FieldError
 from robustbench_bilateral.results.sanity import GRADIENT_MASKING, NONDETERMINISTIC_FORWARD
 from robustbench_bilateral.rng import ExampleRNG, example_seed
 
@@ -37,7 +39,7 @@ EPS = Param("eps", float, REQUIRED, "radius in pixel units of [0, 1] (normalised
 SPACE = Param("space", str, AttackSpace.PIXEL.value, "attack [0, 1] pixels (clamped) or normalised inputs (unclamped)",
               choices=tuple(space.value for space in AttackSpace))
 LABELS = Param("labels", str, "true", "attack the ground truth or the model's clean prediction", choices=LABEL_MODES)
-BATCH_SIZE = Param("batch_size", int, None, "examples per batch; the random parts, hence the rows, depend on it",
+BATCH_SIZE = Param("batch_size", int, None, "examples per batch (None: the run's); the random parts, hence the rows, depend on it",
                    minimum=1, none_allowed=True)
 COMMON: tuple[Param, ...] = (EPS, SPACE, LABELS)
 """Parameters of every attack; one with random parts adds ``BATCH_SIZE`` after its own."""
@@ -65,6 +67,11 @@ class VisionAttack(Threat):
     parameters = COMMON
 
     def complete(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Adds ``norm``; in pixel space ``eps`` is at most 1 (pixels lie in [0, 1]). In normalised
+        space ``eps`` is in units of the normalised input and has no upper bound."""
+        if values["space"] == AttackSpace.PIXEL.value and values["eps"] > 1:
+            raise FieldError("eps", f"must be at most 1 in pixel space (pixels lie in [0, 1]), got {values['eps']:g}: "
+                                    "write a fraction such as 8/255, or set space=normalized for normalised units")
         return {**values, "norm": self.norm}
 
     def make(self, model: nn.Module, scale: float, seed: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:

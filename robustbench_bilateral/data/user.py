@@ -22,7 +22,7 @@ import numpy as np
 from robustbench_bilateral.data.images import image_dataset
 from robustbench_bilateral.data.meta import DataMeta, DataSource
 from robustbench_bilateral.enums import Task
-from robustbench_bilateral.errors import BilatError, InputError
+from robustbench_bilateral.errors import InputError
 from robustbench_bilateral.normalization import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -57,7 +57,7 @@ def npy_source(spec: str, folder: str) -> DataSource:
     def load(file: Path) -> datasets.Dataset:
         images = np.load(file, allow_pickle=False)
         if len(images) != len(labels):
-            raise BilatError(f"{file} holds {len(images)} images but labels.npy {len(labels)}: use matching files")
+            raise InputError(f"{file} holds {len(images)} images but labels.npy {len(labels)}: use matching files")
         return image_dataset(images, labels, classes)
 
     loaders = {name: (lambda f=file: load(f)) for name, file in zip(names, files)}
@@ -99,7 +99,7 @@ def hf_source(spec: str, hub_name: str) -> DataSource:
     try:
         dataset_dict = datasets.load_dataset(name, config or None)
     except Exception as error:  # the hub client raises many types for "not available offline"
-        raise BilatError(
+        raise InputError(
             f"{spec} could not be loaded ({type(error).__name__}): download it once while online "
             "(it is then cached) or give a local path with imagefolder:PATH or npy:PATH"
         ) from error

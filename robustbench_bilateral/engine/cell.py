@@ -25,8 +25,10 @@ class Cell:
     """One unit of evaluation; its ``key`` names its result in the store.
 
     The key is the SHA-256 of the canonical JSON of the checkpoint's content hash, dataset,
-    split, threat name and parameters, seed and ``n_examples``: it does not depend on the
-    checkpoint's path, the batch size or the device.
+    split, threat name and parameters (with ``context`` and ``stride`` for a language cell, see
+    ``params``), seed and ``n_examples``: it does not depend on the checkpoint's path, the batch
+    size or the device. ``context`` and ``stride`` (the sliding window of a language model,
+    ``text.windows``) are ``None`` for an image classifier.
     """
 
     checkpoint_path: str
@@ -36,6 +38,15 @@ class Cell:
     threat: Threat
     seed: int
     n_examples: int
+    context: int | None = None
+    stride: int | None = None
+
+    @property
+    def params(self) -> dict:
+        """The parameters its rows carry: the threat's, plus ``context`` and ``stride`` for a language cell."""
+        if self.context is None:
+            return self.threat.params
+        return {**self.threat.params, "context": self.context, "stride": self.stride}
 
     @property
     def key(self) -> str:
@@ -45,7 +56,7 @@ class Cell:
                 "dataset": self.dataset,
                 "split": self.split,
                 "threat": self.threat.name,
-                "params": self.threat.params,
+                "params": self.params,
                 "seed": self.seed,
                 "n": self.n_examples,
             }

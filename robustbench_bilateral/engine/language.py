@@ -8,7 +8,9 @@ vocabulary words (specials excluded) with their counts in its training split, co
 first call only, for threats that draw replacement words.
 
 The evaluated token stream of a cell is ``vocab.encode_lines(threatened lines)[:n_words]``
-(every word, and the ``<eos>`` after each line, is one token), scored by the sliding window.
+(every word, and the ``<eos>`` after each line, is one token), scored by the sliding window
+(``text.windows``). An ``EmbeddingThreat`` (the attacks of ``attacks.language``) reads the clean
+text and acts on the input embeddings of each window instead.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from torch import Tensor, nn
 from robustbench_bilateral.engine.threat import Threat
 from robustbench_bilateral.enums import ThreatFamily
 from robustbench_bilateral.errors import BilatError
+from robustbench_bilateral.models.lm import CausalLM
 from robustbench_bilateral.rng import ExampleRNG
 from robustbench_bilateral.text import WordVocab
+from robustbench_bilateral.text.windows import Perturb
 
 WordCounts = Callable[[], Mapping[str, int]]
 
@@ -36,6 +40,21 @@ class TextThreat(Threat):
 
     def apply(self, images: Tensor, labels: Tensor, model: nn.Module, rng: ExampleRNG) -> Tensor:
         raise BilatError(f"threat {self.name} acts on text, not on images: use it with a language checkpoint")
+
+
+class EmbeddingThreat(Threat):
+    """Base of threats on the token embeddings of each window: ``perturbation`` perturbs them, the text stays clean."""
+
+    def perturbation(self, model: CausalLM, seed: int) -> Perturb:
+        """The ``perturb`` of ``text.windows.sliding_window_nll`` on ``model``, drawing from ``(seed, window index)``."""
+        raise NotImplementedError
+
+    def absolute(self, model: CausalLM) -> dict[str, float]:
+        """Entries the rows add to ``params`` for ``model`` (e.g. the absolute radius of a relative one)."""
+        return {}
+
+    def apply(self, images: Tensor, labels: Tensor, model: nn.Module, rng: ExampleRNG) -> Tensor:
+        raise BilatError(f"threat {self.name} attacks token embeddings, not images: use it with a language checkpoint")
 
 
 @dataclass(frozen=True)
@@ -63,8 +82,9 @@ class TextSplit:
         return cls(tuple(kept), vocab, n_words, word_counts)
 
     def evaluated_lines(self, threat: Threat, seed: int) -> list[str]:
-        """The lines the model reads under ``threat``: as they are for ``clean``, else ``threat.apply_text``."""
-        if threat.family is ThreatFamily.CLEAN:
+        """The lines the model reads under ``threat``: as they are for ``clean`` and embedding attacks,
+        else ``threat.apply_text``."""
+        if reads_clean_text(threat):
             return list(self.lines)
         if isinstance(threat, TextThreat):
             return threat.apply_text(list(self.lines), seed, self.word_counts)
@@ -79,6 +99,11 @@ def evaluated_ids(data: TextSplit | Tensor, threat: Threat, seed: int) -> Tensor
     """Token ids a language cell scores: from a ``TextSplit``, or a pre-tokenised stream ``(L,)`` (clean only)."""
     if isinstance(data, TextSplit):
         return data.ids(threat, seed)
-    if threat.family is not ThreatFamily.CLEAN:
+    if not reads_clean_text(threat):
         raise BilatError(f"threat {threat.name} needs the text of the split, not token ids: load the split as a TextSplit")
     return data
+
+
+def reads_clean_text(threat: Threat) -> bool:
+    """Whether ``threat`` leaves the text as it is: ``clean``, and the embedding attacks."""
+    return threat.family is ThreatFamily.CLEAN or isinstance(threat, EmbeddingThreat)

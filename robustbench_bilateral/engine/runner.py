@@ -9,12 +9,17 @@ into ``Engine.run``. Metrics of a vision cell over its ``n`` examples:
   without a threat, ``still`` of which stay correct under it, with a 95 % Wilson interval (not
   reported for the clean threat, nor when ``k = 0``).
 
-A language cell reports per-word ``perplexity = exp(sum NLL / sum words)`` over its windows, with
-a seeded 95 % percentile-bootstrap interval over windows.
+A language cell reports per-word ``perplexity = exp(sum NLL / sum words)`` over its scored words
+(``n``; full left context with stride 1, ``text.windows``), with a seeded 95 % percentile-bootstrap
+interval over windows (``windows`` on the row); its rows carry ``context`` and ``stride`` among
+their ``params``, and those of an embedding attack the absolute radius ``eps_abs`` it used.
 
 Under ``torchrun`` each rank evaluates its shard of a cell's examples or windows and the
 per-example outcomes are gathered in global order on every rank (``engine.distributed``), so
 every rank holds the outcome a single process computes; only rank 0 stores it.
+
+A vision cell runs in batches of the engine's batch size, or of its threat's ``batch_size`` when
+the threat sets one (an attack with random parts, whose rows depend on it).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, cast
 
 import numpy as np
 import torch
@@ -30,16 +35,17 @@ from torch import Tensor, nn
 
 from robustbench_bilateral.engine.cell import Cell
 from robustbench_bilateral.engine.distributed import RankZeroStore, gather, shard
-from robustbench_bilateral.engine.language import TextSplit, evaluated_ids
+from robustbench_bilateral.engine.language import EmbeddingThreat, TextSplit, evaluated_ids
 from robustbench_bilateral.engine.model_checks import model_flags
 from robustbench_bilateral.engine.threat import Clean, Threat
 from robustbench_bilateral.enums import Task, ThreatFamily
 from robustbench_bilateral.errors import BilatError
+from robustbench_bilateral.models.lm import CausalLM
 from robustbench_bilateral.results.row import ResultRow, canonical_json
 from robustbench_bilateral.results.stats import bootstrap_perplexity_interval, perplexity, wilson_interval
 from robustbench_bilateral.results.store import ResultStore
 from robustbench_bilateral.rng import ExampleRNG
-from robustbench_bilateral.versions import versions
+from robustbench_bilateral.versions import cpu_setup, versions
 
 
 class CheckpointLike(Protocol):
@@ -55,6 +61,10 @@ class CheckpointLike(Protocol):
 LoadCheckpoint = Callable[[str], CheckpointLike]
 LoadSplit = Callable[[str, str, int, dict], Any]
 Progress = Callable[[Cell, bool], None]
+Steps = Callable[[Cell, int, int], None]
+"""``steps(cell, count, total)``: ``count`` more of the cell's ``total`` examples (windows of a language cell) are done."""
+BatchDone = Callable[[int, int], None]
+"""``done(count, total)``: a batch of ``count`` of a cell's ``total`` examples (windows) has run."""
 
 
 @dataclass(frozen=True)
@@ -108,12 +118,14 @@ def run_vision_cell(
     seed: int,
     batch_size: int,
     device: torch.device | str,
+    done: BatchDone | None = None,
 ) -> VisionOutcome:
     """Predictions of ``model`` (put in eval mode) on ``threat`` applied to ``images`` (N, C, H, W) in [0, 1].
 
     Example ``i`` draws its randomness from ``ExampleRNG(seed, [i])``, so the outcome does not
     depend on ``batch_size``, nor on which rank of a sharded run evaluates it: each rank runs the
     batches of its ``shard(N, batch_size)`` and every rank returns all N outcomes in order.
+    ``done(count, N)`` is called after each of this rank's batches.
     """
     if len(labels) == 0 or len(images) != len(labels):
         raise ValueError(f"need as many images as labels, at least one: got {len(images)} and {len(labels)}")
@@ -128,24 +140,53 @@ def run_vision_cell(
         evaluated = apply_threat(threat, batch, labels[start:stop].to(device), model, rng)
         with torch.no_grad():
             predictions.append(model(evaluated).argmax(dim=-1).cpu())
+        if done is not None:
+            done(stop - start, len(labels))
     predicted = gather(torch.cat(predictions))
     return VisionOutcome(predicted, predicted == labels.cpu())
 
 
 def run_language_cell(
-    model: nn.Module, ids: Tensor, context: int, batch_size: int, device: torch.device | str
+    model: CausalLM, ids: Tensor, context: int, stride: int, threat: Threat, seed: int, batch_size: int,
+    device: torch.device | str, done: BatchDone | None = None,
 ) -> LanguageOutcome:
-    """Sliding-window NLL of the token stream ``ids`` (L,) with ``context`` tokens of left context.
+    """Sliding-window NLL of the token stream ``ids`` (L,) (``text.windows``: ``context`` tokens, ``stride``).
 
-    Each rank scores the windows of its ``shard(W, batch_size)``; every rank returns all W windows in order.
+    An ``EmbeddingThreat`` perturbs the input embeddings of each window, seeded by ``(seed,
+    window index)``; any other threat has already acted on the text. Each rank scores the windows
+    of its ``shard(W, batch_size)``; every rank returns all W windows in order. ``done(count, W)``
+    is called after each of this rank's batches.
     """
     from robustbench_bilateral.text.windows import sliding_window_nll, window_plan
 
     model.eval()
-    mine = shard(len(window_plan(len(ids), context)), batch_size)
-    with torch.no_grad():
-        nll, counts = sliding_window_nll(model, ids, context, batch_size, torch.device(device), mine)
+    perturb = threat.perturbation(model, seed) if isinstance(threat, EmbeddingThreat) else None
+    total = len(window_plan(len(ids), context, stride))
+    on_batch = None if done is None else lambda count: done(count, total)
+    nll, counts = sliding_window_nll(model, ids, context, stride, batch_size, torch.device(device),
+                                     shard(total, batch_size), perturb, on_batch)
     return LanguageOutcome(gather(nll.detach().cpu().double()), gather(counts.cpu().long()))
+
+
+class CellSteps:
+    """The ``Steps`` of one cell as its batches run (a ``BatchDone``); ``finish`` reports what no batch
+    of this rank ran (the other ranks' shards, clean predictions already held), so on every rank the
+    counts of a cell add up to its total."""
+
+    def __init__(self, cell: Cell, steps: Steps | None) -> None:
+        self.cell = cell
+        self.steps = steps
+        self.done = 0
+
+    def __call__(self, count: int, total: int) -> None:
+        self.done += count
+        if self.steps is not None:
+            self.steps(self.cell, count, total)
+
+    def finish(self, total: int) -> None:
+        """Report the rest of the cell's ``total`` examples (windows), if any."""
+        if self.done < total:
+            self(total - self.done, total)
 
 
 class Engine:
@@ -160,7 +201,7 @@ class Engine:
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.run_name = run_name
-        self.versions = versions()
+        self.versions = {**versions(), **cpu_setup()}
         self._clean: dict[str, VisionOutcome] = {}
 
     def run(
@@ -170,6 +211,7 @@ class Engine:
         load_split: LoadSplit,
         progress: Progress | None = None,
         fresh: bool = False,
+        steps: Steps | None = None,
     ) -> list[ResultRow]:
         """Compute every cell not yet in the store and return the stored rows of all ``cells`` (none
         on the ranks other than 0 of a sharded run).
@@ -180,7 +222,9 @@ class Engine:
         ``load_split(dataset, split, n, meta)`` returns ``(images, labels)`` for an image
         classifier and a ``TextSplit`` (or pre-tokenised ids ``(L,)``, clean only) for a language
         model. ``progress(cell, computed)`` is called once per distinct cell, ``computed`` False
-        when it came from the store.
+        when it came from the store; while a cell is computed, ``steps(cell, count, total)`` is
+        called after each batch, with counts (examples, windows of a language cell) that add up
+        to the cell's total on every rank (``CellSteps``).
         """
         cells = list(cells)
         if fresh:
@@ -204,10 +248,13 @@ class Engine:
                         f"planned {cell.checkpoint_sha256[:12]}): plan the run again"
                     )
                 data = self._split(splits, cell, checkpoint, load_split)
+                done = CellSteps(cell, steps)
                 if _is_language(checkpoint):
-                    self._evaluate_language(cell, checkpoint, data)
+                    total = self._evaluate_language(cell, checkpoint, data, done)
                 else:
-                    self._evaluate_vision(cell, checkpoint, *data)
+                    images, labels = data
+                    total = self._evaluate_vision(cell, checkpoint, images, labels, done)
+                done.finish(total)
                 if progress is not None:
                     progress(cell, True)
         return self.store.rows(cell.key for cell in cells)
@@ -222,32 +269,45 @@ class Engine:
             splits[key] = load_split(cell.dataset, cell.split, cell.n_examples, checkpoint.meta)
         return splits[key]
 
-    def _evaluate_language(self, cell: Cell, checkpoint: CheckpointLike, data: TextSplit | Tensor) -> None:
-        """Tokenise the text as the threat rewrote it (``engine.language``), score it, store the perplexity row."""
+    def _evaluate_language(self, cell: Cell, checkpoint: CheckpointLike, data: TextSplit | Tensor, done: BatchDone) -> int:
+        """Tokenise the text as the threat rewrote it (``engine.language``), score it (under an embedding
+        attack if that is the threat), store the perplexity row: ``n`` scored words over ``windows``
+        windows, which it returns."""
         started = time.perf_counter()
         threatened = evaluated_ids(data, cell.threat, cell.seed)
-        context = int(checkpoint.meta["context_length"])
-        outcome = run_language_cell(checkpoint.model, threatened, context, self.batch_size, self.device)
+        context = cell.context or int(checkpoint.meta["context_length"])
+        stride = cell.stride or 1
+        model = cast(CausalLM, checkpoint.model)
+        outcome = run_language_cell(model, threatened, context, stride, cell.threat, cell.seed,
+                                    self.batch_size, self.device, done)
         wall_s = time.perf_counter() - started
         nll, counts = outcome.nll.numpy(), outcome.counts.numpy()
-        row = self._row(cell, checkpoint, "perplexity", outcome.n, perplexity(nll, counts),
-                        bootstrap_perplexity_interval(nll, counts, cell.seed), None, wall_s)
+        sizes = cell.threat.absolute(model) if isinstance(cell.threat, EmbeddingThreat) else {}
+        row = self._row(cell, checkpoint, "perplexity", int(counts.sum()), perplexity(nll, counts),
+                        bootstrap_perplexity_interval(nll, counts, cell.seed), None, wall_s, windows=outcome.n,
+                        params=sizes)
         self.store.write_cell(cell.key, [row], outcome.to_arrays(), exist_ok=True)
+        return outcome.n
 
-    def _evaluate_vision(self, cell: Cell, checkpoint: CheckpointLike, images: Tensor, labels: Tensor) -> None:
-        """Store the accuracy row and, for a real threat, the success-rate row against clean predictions.
+    def _evaluate_vision(self, cell: Cell, checkpoint: CheckpointLike, images: Tensor, labels: Tensor,
+                         done: BatchDone) -> int:
+        """Store the accuracy row and, for a real threat, the success-rate row against clean predictions;
+        return the cell's number of examples.
 
         The rows carry the flags of the model checks the threat names (``Threat.model_checks``,
-        ``engine.model_checks``).
+        ``engine.model_checks``). ``done`` hears of the batches of the cell's own threat (of the
+        clean predictions for the clean threat).
         """
         started = time.perf_counter()
-        clean = self._clean_outcome(cell, checkpoint.model, images, labels)
+        clean_cell = cell.threat.family is ThreatFamily.CLEAN
+        clean = self._clean_outcome(cell, checkpoint.model, images, labels, done if clean_cell else None)
         checks = cell.threat.model_checks
         flags = model_flags(checkpoint.model, images, labels, self.device, checks) if checks else ()
-        if cell.threat.family is ThreatFamily.CLEAN:
+        if clean_cell:
             outcome = clean
         else:
-            outcome = run_vision_cell(checkpoint.model, images, labels, cell.threat, cell.seed, self.batch_size, self.device)
+            batch_size = cell.threat.params.get("batch_size") or self.batch_size
+            outcome = run_vision_cell(checkpoint.model, images, labels, cell.threat, cell.seed, batch_size, self.device, done)
         wall_s = time.perf_counter() - started
         rows = [
             self._row(cell, checkpoint, "accuracy", outcome.n, outcome.n_correct / outcome.n,
@@ -261,15 +321,17 @@ class Engine:
                           wilson_interval(originally - still, originally), still, wall_s, flags)
             )
         self.store.write_cell(cell.key, rows, outcome.to_arrays(), exist_ok=True)
+        return outcome.n
 
-    def _clean_outcome(self, cell: Cell, model: nn.Module, images: Tensor, labels: Tensor) -> VisionOutcome:
+    def _clean_outcome(self, cell: Cell, model: nn.Module, images: Tensor, labels: Tensor,
+                       done: BatchDone | None) -> VisionOutcome:
         """Clean predictions of the cell's checkpoint and split as stored: from memory, or from the
-        store, where they are computed and written first unless stored (by another process meanwhile,
-        whose outcome is then the one used)."""
+        store, where they are computed (``done`` hearing of each batch) and written first unless
+        stored (by another process meanwhile, whose outcome is then the one used)."""
         key = cell.clean_key
         if key not in self._clean:
             if not self.store.has_cell(key):
-                outcome = run_vision_cell(model, images, labels, Clean(), cell.seed, self.batch_size, self.device)
+                outcome = run_vision_cell(model, images, labels, Clean(), cell.seed, self.batch_size, self.device, done)
                 self.store.write_cell(key, [], outcome.to_arrays(), exist_ok=True)
             self._clean[key] = VisionOutcome.from_arrays(self.store.outcomes(key))
         return self._clean[key]
@@ -285,7 +347,10 @@ class Engine:
         n_correct: int | None,
         wall_s: float,
         flags: tuple[str, ...] = (),
+        windows: int | None = None,
+        params: dict[str, Any] | None = None,
     ) -> ResultRow:
+        """A row of ``cell``; ``params`` adds entries the run derived (an attack's absolute radius) to the cell's."""
         return ResultRow(
             run=self.run_name,
             checkpoint=str(cell.checkpoint_path),
@@ -296,7 +361,7 @@ class Engine:
             split=cell.split,
             threat_family=cell.threat.family,
             threat=cell.threat.name,
-            params=cell.threat.params,
+            params={**cell.params, **(params or {})},
             n=n,
             metric=metric,
             value=value,
@@ -309,6 +374,7 @@ class Engine:
             wall_s=wall_s,
             versions=self.versions,
             cell_key=cell.key,
+            windows=windows,
         )
 
 

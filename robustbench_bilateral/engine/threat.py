@@ -141,6 +141,15 @@ class Threat:
                 checked[name] = param.default
         self.params: dict[str, Any] = json.loads(canonical_json(self.complete(checked)))
 
+    def filled(self, **values: Any) -> Threat:
+        """This threat with each parameter of ``values`` that it declares and holds as ``None`` set to
+        the given value (a new threat, checked as any); itself when there is none."""
+        declared = [param.name for param in self.parameters]
+        unset = {name: value for name, value in values.items() if name in declared and self.params[name] is None}
+        if not unset:
+            return self
+        return type(self)(**{**{name: self.params[name] for name in declared}, **unset})
+
     def complete(self, values: dict[str, Any]) -> dict[str, Any]:
         """The entries to store from the checked ``values``: the place for a check across
         parameters (raise a ``FieldError``) or a derived entry. By default ``values`` as given."""

@@ -50,16 +50,23 @@ class CausalLM(AttentionModel):
         """Token embeddings (B, T, C) of ids (B, T), before positions."""
         return self.tok_embed(ids) * math.sqrt(self.tok_embed.embedding_dim)
 
-    def forward(self, ids: Tensor) -> Tensor:
-        """Token ids (B, T) int64 -> next-token logits (B, T, V)."""
-        return self.forward_embeddings(self.embed(ids))
+    def forward(self, ids: Tensor, tail: int | None = None) -> Tensor:
+        """Token ids (B, T) int64 -> next-token logits (B, T, V), or of the last ``tail`` positions (B, tail, V)."""
+        return self.forward_embeddings(self.embed(ids), tail)
 
-    def forward_embeddings(self, emb: Tensor) -> Tensor:
-        """Token embeddings (B, T, C) (as from ``embed``, possibly perturbed) -> logits (B, T, V)."""
+    def forward_embeddings(self, emb: Tensor, tail: int | None = None) -> Tensor:
+        """Token embeddings (B, T, C) (as from ``embed``, possibly perturbed) -> logits (B, T, V),
+        or only those of the last ``tail`` positions (B, tail, V), which saves the output layer's cost."""
         x, positions = self.position_plan.apply(emb, self._positions(emb.shape[1]).to(emb.dtype))
         for block in self.blocks:
             x = block(x, positions, causal=True)
+        if tail is not None:
+            x = x[:, x.shape[1] - tail :]
         return F.linear(self.norm(x), self.tok_embed.weight)
+
+    def mean_embedding_norm(self) -> float:
+        """``mean over the vocabulary v of ||embed(v)||_2``: the scale of embedding-space radii."""
+        return float(self.tok_embed.weight.detach().norm(dim=1).mean()) * math.sqrt(self.tok_embed.embedding_dim)
 
     def _positions(self, length: int) -> Tensor:
         """Position vectors (length, width)."""

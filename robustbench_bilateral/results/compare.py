@@ -1,28 +1,40 @@
-"""Variants compared with a baseline on the same examples: aggregated values, deltas and paired tests.
+"""Variants compared with a baseline on the same examples: values, deltas with intervals and paired tests.
 
-Rows are matched across checkpoints by (dataset, split, threat with parameters, metric, n, seed).
-Several checkpoints of one variant (training seeds) are aggregated as mean and sample standard
-deviation. The paired test runs when the variant and the baseline each have one checkpoint:
+Rows are matched by setting (``results.series.setting_key``: dataset, split, threat with its
+parameters, metric, ``n``, seed), so two settings are never merged, and by model group: the
+checkpoints of one variant and recipe (``results.series.model_groups``) are replicates, their
+value is the mean and ``std`` the sample standard deviation over checkpoints, their interval the
+envelope of the checkpoints' 95 % intervals. With one checkpoint on each side the test is paired:
 
 - accuracy: exact McNemar test on the per-example outcomes, with ``b`` = examples only the
   baseline gets right and ``c`` = examples only the variant gets right,
-  ``p = min(1, 2 * P[Binomial(b + c, 1/2) <= min(b, c)])`` (``p = 1`` when ``b + c = 0``);
+  ``p = min(1, 2 * P[Binomial(b + c, 1/2) <= min(b, c)])`` (``p = 1`` when ``b + c = 0``); the
+  delta ``d = (c - b) / n`` has the Wald interval of a paired difference,
+  ``d +- 1.96 * sqrt(b + c - (c - b)^2 / n) / n``;
 - perplexity: paired bootstrap over windows (``BOOTSTRAP_SAMPLES`` resamples of window indices
   drawn with seed 0): ``d* = log ppl_variant* - log ppl_baseline*`` and
-  ``p = min(1, 2 * min(P[d* <= 0], P[d* >= 0]))``.
+  ``p = min(1, 2 * min(P[d* <= 0], P[d* >= 0]))``; the delta's interval is the 2.5th and 97.5th
+  percentiles of ``ppl_variant* - ppl_baseline*``.
+
+Otherwise (replicates, no outcomes) there is no test (``test`` empty, no p-value) and the delta's
+interval is the normal approximation ``d +- 1.96 * sqrt(s_v^2 + s_b^2)``, ``s = (high - low) / 3.92``
+of each side's interval.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import binomtest
 
+from robustbench_bilateral.results.export import threat_labels
 from robustbench_bilateral.results.row import ResultRow
+from robustbench_bilateral.results.series import ModelGroup, model_groups, pool, setting_key
+from robustbench_bilateral.results.stats import Z_95
 from robustbench_bilateral.results.views import PRIMARY_METRICS
 
 BOOTSTRAP_SAMPLES = 2000
@@ -31,19 +43,30 @@ Outcomes = Callable[[ResultRow], dict[str, np.ndarray]]
 
 @dataclass(frozen=True)
 class Comparison:
-    """One variant under one threat: its value (mean over checkpoints), spread, and delta to the baseline."""
+    """One model group (``variant``: its label) in one setting against the baseline group in the same setting."""
 
     variant: str
     threat: str
-    threat_label: str
+    setting: str
+    dataset: str
+    split: str
+    n: int
+    seed: int
     metric: str
     value: float
+    ci_low: float
+    ci_high: float
     std: float | None
     n_checkpoints: int
+    baseline_value: float | None
+    baseline_ci_low: float | None
+    baseline_ci_high: float | None
     delta: float | None
-    p_value: float | None
+    delta_ci_low: float | None
+    delta_ci_high: float | None
     test: str
-    flags: tuple[str, ...]
+    p_value: float | None
+    sanity_flags: tuple[str, ...]
 
     @property
     def higher_is_better(self) -> bool:
@@ -60,58 +83,99 @@ def mcnemar_p_value(baseline_correct: np.ndarray, variant_correct: np.ndarray) -
     return float(binomtest(min(only_baseline, only_variant), discordant, 0.5).pvalue)
 
 
-def paired_bootstrap_p_value(baseline: dict[str, np.ndarray], variant: dict[str, np.ndarray]) -> float:
-    """Two-sided paired-bootstrap p-value of the log-perplexity difference over shared windows."""
+def paired_accuracy_delta(baseline_correct: np.ndarray, variant_correct: np.ndarray) -> tuple[float, float, float]:
+    """``(d, low, high)``: the paired accuracy difference ``(c - b) / n`` and its Wald 95 % interval."""
+    n = len(baseline_correct)
+    only_baseline = int(np.sum(baseline_correct & ~variant_correct))
+    only_variant = int(np.sum(~baseline_correct & variant_correct))
+    delta = (only_variant - only_baseline) / n
+    half = Z_95 * math.sqrt(max(0.0, only_baseline + only_variant - (only_variant - only_baseline) ** 2 / n)) / n
+    return delta, delta - half, delta + half
+
+
+def paired_bootstrap(baseline: dict[str, np.ndarray], variant: dict[str, np.ndarray]) -> tuple[float, float, float]:
+    """``(p, low, high)``: the paired-bootstrap p-value of the log-perplexity difference over shared
+    windows and the percentile 95 % interval of the perplexity difference; NaNs when the windows differ."""
     counts = baseline["counts"]
     if len(counts) != len(variant["counts"]) or not np.array_equal(counts, variant["counts"]):
-        return math.nan
+        return math.nan, math.nan, math.nan
     index = np.random.default_rng(0).integers(0, len(counts), size=(BOOTSTRAP_SAMPLES, len(counts)))
     words = counts[index].sum(axis=1)
-    difference = (variant["nll"][index].sum(axis=1) - baseline["nll"][index].sum(axis=1)) / words
-    return float(min(1.0, 2 * min(np.mean(difference <= 0), np.mean(difference >= 0))))
+    log_variant, log_baseline = variant["nll"][index].sum(axis=1) / words, baseline["nll"][index].sum(axis=1) / words
+    difference = log_variant - log_baseline
+    p_value = float(min(1.0, 2 * min(np.mean(difference <= 0), np.mean(difference >= 0))))
+    low, high = np.percentile(np.exp(log_variant) - np.exp(log_baseline), [2.5, 97.5])
+    return p_value, float(low), float(high)
 
 
-def compare(rows: Sequence[ResultRow], baseline: str, outcomes: Outcomes) -> list[Comparison]:
-    """Comparisons of every variant (the baseline included, with no delta) under every threat."""
+def compare(rows: Sequence[ResultRow], baseline: str, outcomes: Outcomes,
+            groups: Mapping[str, ModelGroup] | None = None) -> list[Comparison]:
+    """Comparisons of every model group (the baseline's included, with no delta) in every setting.
+
+    ``groups`` maps checkpoint hashes to model groups (default: ``model_groups(rows)``); the
+    baseline of a setting is the first group of variant ``baseline`` found there.
+    """
     primary = [row for row in rows if row.metric in PRIMARY_METRICS]
-    groups: dict[tuple, dict[str, list[ResultRow]]] = {}
+    groups = groups if groups is not None else model_groups(primary)[0]
+    labels = setting_labels(primary)
+    settings: dict[tuple, dict[str, list[ResultRow]]] = {}
     for row in primary:
-        key = (row.dataset, row.split, row.threat_label, row.metric, row.n, row.seed)
-        groups.setdefault(key, {}).setdefault(row.variant, []).append(row)
+        settings.setdefault(setting_key(row), {}).setdefault(groups[row.checkpoint_sha256].label, []).append(row)
     comparisons = []
-    for by_variant in groups.values():
-        reference = by_variant.get(baseline)
-        for variant, matched in by_variant.items():
-            comparisons.append(_comparison(variant, matched, None if variant == baseline else reference, outcomes))
+    for by_group in settings.values():
+        reference = next((members for label, members in by_group.items()
+                          if groups[members[0].checkpoint_sha256].variant == baseline), None)
+        for members in by_group.values():
+            against = None if members is reference else reference
+            comparisons.append(_comparison(groups[members[0].checkpoint_sha256].label, members, against, outcomes, labels))
     return comparisons
 
 
-def _comparison(variant: str, rows: list[ResultRow], reference: list[ResultRow] | None, outcomes: Outcomes) -> Comparison:
-    values = [row.value for row in rows]
-    value = statistics.fmean(values)
-    delta = p_value = None
-    test = ""
-    if reference:
-        delta = value - statistics.fmean(row.value for row in reference)
-        if len(rows) == 1 and len(reference) == 1:
-            test, p_value = _paired_test(reference[0], rows[0], outcomes)
+def setting_labels(rows: Sequence[ResultRow]) -> dict[str, str]:
+    """A column label per cell key: ``threat_labels``, plus dataset, split and ``n`` where they
+    differ between rows of one threat and metric (e.g. ``clean n=300`` and ``clean n=200``)."""
+    labels = threat_labels(rows)
+    extra: dict[str, list[str]] = {}
+    for name in ("dataset", "split", "n"):
+        by_threat: dict[tuple[str, str], set] = {}
+        for row in rows:
+            by_threat.setdefault((row.threat, row.metric), set()).add(getattr(row, name))
+        for row in rows:
+            if len(by_threat[(row.threat, row.metric)]) > 1:
+                extra.setdefault(row.cell_key, []).append(f"{name}={getattr(row, name)}")
+    return {key: " ".join([label, *extra.get(key, [])]) for key, label in labels.items()}
+
+
+def _comparison(label: str, rows: list[ResultRow], reference: list[ResultRow] | None, outcomes: Outcomes,
+                labels: Mapping[str, str]) -> Comparison:
+    mine = pool(rows)
+    values = [row.value for row in mine.rows]
     first = rows[0]
+    base = pool(reference) if reference else None
+    delta = delta_low = delta_high = p_value = None
+    test = ""
+    if base is not None:
+        delta = mine.value - base.value
+        if mine.k == 1 and base.k == 1:
+            test, p_value, delta_low, delta_high = _paired_test(base.rows[0], mine.rows[0], outcomes)
+        else:
+            spread = Z_95 * math.hypot((mine.high - mine.low) / (2 * Z_95), (base.high - base.low) / (2 * Z_95))
+            delta_low, delta_high = delta - spread, delta + spread
     return Comparison(
-        variant=variant,
-        threat=first.threat,
-        threat_label=first.threat_label,
-        metric=first.metric,
-        value=value,
-        std=statistics.stdev(values) if len(values) > 1 else None,
-        n_checkpoints=len(rows),
-        delta=delta,
-        p_value=p_value,
-        test=test,
-        flags=tuple(sorted({flag for row in rows for flag in row.flags})),
+        variant=label, threat=first.threat, setting=labels[first.cell_key], dataset=first.dataset, split=first.split,
+        n=first.n, seed=first.seed, metric=first.metric, value=mine.value, ci_low=mine.low, ci_high=mine.high,
+        std=statistics.stdev(values) if len(values) > 1 else None, n_checkpoints=mine.k,
+        baseline_value=None if base is None else base.value, baseline_ci_low=None if base is None else base.low,
+        baseline_ci_high=None if base is None else base.high, delta=delta, delta_ci_low=delta_low,
+        delta_ci_high=delta_high, test=test, p_value=p_value,
+        sanity_flags=tuple(sorted({flag for row in rows for flag in row.flags})),
     )
 
 
-def _paired_test(reference: ResultRow, row: ResultRow, outcomes: Outcomes) -> tuple[str, float | None]:
+def _paired_test(reference: ResultRow, row: ResultRow, outcomes: Outcomes) -> tuple[str, float, float, float]:
+    """``(test, p, delta low, delta high)`` of two single checkpoints on the same examples."""
     if row.metric == "accuracy":
-        return "mcnemar", mcnemar_p_value(outcomes(reference)["correct"], outcomes(row)["correct"])
-    return "paired-bootstrap", paired_bootstrap_p_value(outcomes(reference), outcomes(row))
+        baseline_correct, variant_correct = outcomes(reference)["correct"], outcomes(row)["correct"]
+        _, low, high = paired_accuracy_delta(baseline_correct, variant_correct)
+        return "mcnemar", mcnemar_p_value(baseline_correct, variant_correct), low, high
+    return "paired-bootstrap", *paired_bootstrap(outcomes(reference), outcomes(row))

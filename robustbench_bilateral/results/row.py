@@ -44,7 +44,8 @@ class ResultRow:
     ``value`` is the metric: ``accuracy`` = ``n_correct / n``; ``success_rate`` = share of the
     ``n`` originally-correct examples that the threat made wrong, i.e. ``(n - n_correct) / n``
     with ``n_correct`` those still correct; ``perplexity`` = per-word perplexity over ``n``
-    windows (``n_correct`` is ``None``). ``ci_low``/``ci_high`` bound a 95 % interval.
+    scored words, from ``windows`` sliding windows (``n_correct`` is ``None``; ``windows`` is
+    ``None`` on vision rows). ``ci_low``/``ci_high`` bound a 95 % interval.
     ``wall_s`` is the cell's computing time in seconds. ``params`` and ``versions`` are JSON
     objects; they and ``flags`` are normalised on construction so a stored row reads back equal.
     """
@@ -71,6 +72,7 @@ class ResultRow:
     wall_s: float
     versions: dict
     cell_key: str
+    windows: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "threat_family", ThreatFamily(self.threat_family))

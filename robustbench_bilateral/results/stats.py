@@ -42,7 +42,9 @@ def bootstrap_perplexity_interval(
 ) -> tuple[float, float]:
     """Percentile bootstrap 95 % interval of ``perplexity`` over windows.
 
-    Each resample draws ``len(nll)`` windows with replacement (NumPy PCG64 seeded by ``seed``)
+    The unit resampled is the sliding window (``text.windows``), not the word: with stride 1 the
+    first window holds the first ``context`` scored words and every later one a single word. Each
+    resample draws ``len(nll)`` windows with replacement (NumPy PCG64 seeded by ``seed``)
     and computes ``perplexity`` (``exp(sum nll / sum counts)``) on them; the bounds are the 2.5th and 97.5th
     percentiles of the ``n_resamples`` values.
     """

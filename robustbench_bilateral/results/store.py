@@ -5,9 +5,13 @@ store at once (SQLite's locking; a network filesystem is not supported). The fil
 ``PRAGMA application_id`` (``APPLICATION_ID``) and carries its schema version in
 ``PRAGMA user_version``; any other file is refused before SQLite opens it, so it stays untouched.
 
-Tables: ``cells`` (finished cells in completion order), ``rows`` (one per ``ResultRow``) and
+Tables: ``cells`` (finished cells in completion order), ``rows`` (one per ``ResultRow``),
 ``outcomes`` (per cell and kind, one compact blob: booleans bit-packed with ``numpy.packbits``,
-integers as little-endian int64, floats as little-endian float64).
+integers as little-endian int64, floats as little-endian float64) and ``ledger`` (one row: the
+number of cells and the chain of their digests). Every row and cell carries its digest
+(``results.verify``), so ``problems`` finds what was edited after it was written. A store of
+schema 1 (no digests, no ``windows``) is upgraded in place when opened, once every row matches
+its outcomes.
 """
 
 from __future__ import annotations
@@ -17,23 +21,40 @@ import os
 import sqlite3
 import struct
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
 
 from robustbench_bilateral.atomic import fsync_path, temporary_sibling
-from robustbench_bilateral.errors import BilatError
+from robustbench_bilateral.errors import InputError
 from robustbench_bilateral.results.row import ROW_FIELDS, ResultRow, canonical_json
+from robustbench_bilateral.results.verify import (
+    Problem,
+    StoredCell,
+    cell_digest,
+    chain,
+    ledger_of,
+    outcomes_digest,
+    problems,
+    read_cells,
+    row_digest,
+)
 
 APPLICATION_ID = 0x42494C41
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+UPGRADABLE = 1
+"""The older schema (no digests, no ``windows`` column) a store is upgraded from when opened."""
 FILENAME = "results.sqlite"
 BUSY_TIMEOUT_S = 60.0
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
+_LEDGER = (
+    "CREATE TABLE ledger (id INTEGER PRIMARY KEY CHECK (id = 1), cells INTEGER NOT NULL, digest TEXT NOT NULL)",
+    "INSERT INTO ledger (id, cells, digest) VALUES (1, 0, '')",
+)
 _SCHEMA = (
-    "CREATE TABLE cells (seq INTEGER PRIMARY KEY AUTOINCREMENT, cell_key TEXT NOT NULL UNIQUE)",
+    "CREATE TABLE cells (seq INTEGER PRIMARY KEY AUTOINCREMENT, cell_key TEXT NOT NULL UNIQUE, digest TEXT)",
     """CREATE TABLE rows (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         run TEXT NOT NULL, checkpoint TEXT NOT NULL, checkpoint_sha256 TEXT NOT NULL,
@@ -41,7 +62,8 @@ _SCHEMA = (
         threat_family TEXT NOT NULL, threat TEXT NOT NULL, params TEXT NOT NULL, n INTEGER NOT NULL,
         metric TEXT NOT NULL, value REAL, ci_low REAL, ci_high REAL, n_correct INTEGER,
         seed INTEGER NOT NULL, device TEXT NOT NULL, flags TEXT NOT NULL, wall_s REAL,
-        versions TEXT NOT NULL, cell_key TEXT NOT NULL REFERENCES cells (cell_key)
+        versions TEXT NOT NULL, cell_key TEXT NOT NULL REFERENCES cells (cell_key),
+        windows INTEGER, digest TEXT
     )""",
     "CREATE INDEX rows_cell_key ON rows (cell_key)",
     """CREATE TABLE outcomes (
@@ -49,13 +71,27 @@ _SCHEMA = (
         encoding TEXT NOT NULL, length INTEGER NOT NULL, data BLOB NOT NULL,
         PRIMARY KEY (cell_key, kind)
     )""",
+    *_LEDGER,
     f"PRAGMA application_id = {APPLICATION_ID}",
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
 
 
-class StoreError(BilatError):
-    """A results file that cannot be used as it is."""
+OPENED: dict[Path, None] = {}
+"""Every store this process opened, in order (what an interrupted command reports as stored)."""
+
+
+def stored_cell_counts() -> dict[Path, int]:
+    """How many cells each store this process opened holds now, read without the write lock."""
+    counts = {}
+    for path in OPENED:
+        with suppress(sqlite3.Error), closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+            counts[path] = int(connection.execute("SELECT count(*) FROM cells").fetchone()[0])
+    return counts
+
+
+class StoreError(InputError):
+    """A results file that cannot be used as it is (exit code 2: the file is the user's input)."""
 
 
 def encode_outcome(values: np.ndarray) -> tuple[str, int, bytes]:
@@ -90,7 +126,7 @@ def _check_header(path: Path) -> None:
     (application_id,) = struct.unpack(">i", header[68:72])
     if application_id != APPLICATION_ID:
         raise StoreError(f"{path} is a SQLite database of another application (id {application_id:#x}): {fix}")
-    if user_version != SCHEMA_VERSION:
+    if user_version not in {SCHEMA_VERSION, UPGRADABLE}:
         raise StoreError(
             f"{path} has results schema {user_version}, this bilat-eval reads schema {SCHEMA_VERSION}: "
             f"use the bilat-eval version that wrote it, or {fix}"
@@ -140,6 +176,9 @@ class ResultStore:
         self._connection.row_factory = sqlite3.Row
         self._connection.execute("PRAGMA journal_mode = WAL")
         self._connection.execute("PRAGMA foreign_keys = ON")
+        if self._version() == UPGRADABLE:
+            self._upgrade()
+        OPENED[self.path] = None
 
     @classmethod
     def for_run(cls, out: str | Path, run: str) -> ResultStore:
@@ -193,16 +232,20 @@ class ResultStore:
                 if exist_ok:
                     return False
                 raise StoreError(f"cell {key} is already stored in {self.path}: resume skips it, or start fresh")
-            cursor.execute("INSERT INTO cells (cell_key) VALUES (?)", (key,))
-            for row in rows:
+            records = [(kind, *encode_outcome(values)) for kind, values in outcomes.items()]
+            outcomes_hash = outcomes_digest(records)
+            digests = [row_digest(row, outcomes_hash) for row in rows]
+            digest = cell_digest(key, outcomes_hash, digests)
+            cursor.execute("INSERT INTO cells (cell_key, digest) VALUES (?, ?)", (key, digest))
+            for row, row_hash in zip(rows, digests, strict=True):
                 if row.cell_key != key:
                     raise ValueError(f"a row of cell {row.cell_key} was written with cell {key}")
-                cursor.execute(f"INSERT INTO rows ({columns}) VALUES ({placeholders})", row.to_record())
-            for kind, values in outcomes.items():
-                cursor.execute(
-                    "INSERT INTO outcomes (cell_key, kind, encoding, length, data) VALUES (?, ?, ?, ?, ?)",
-                    (key, kind, *encode_outcome(values)),
-                )
+                cursor.execute(f"INSERT INTO rows ({columns}, digest) VALUES ({placeholders}, :digest)",
+                               {**row.to_record(), "digest": row_hash})
+            cursor.executemany("INSERT INTO outcomes (cell_key, kind, encoding, length, data) VALUES (?, ?, ?, ?, ?)",
+                               [(key, *record) for record in records])
+            count, previous = cursor.execute("SELECT cells, digest FROM ledger").fetchone()
+            cursor.execute("UPDATE ledger SET cells = ?, digest = ?", (count + 1, chain(previous, key, digest)))
             cursor.execute("COMMIT")
         return True
 
@@ -219,7 +262,7 @@ class ResultStore:
         """Add ``flags[key]`` to every row of each stored cell ``key``, all in one transaction.
 
         Flags already on a row stay first and none is repeated, so adding the same flags again
-        changes nothing.
+        changes nothing. The digests of the changed rows and cells, and the ledger, are renewed.
         """
         with self._transaction() as cursor:
             cursor.execute("BEGIN IMMEDIATE")
@@ -227,6 +270,7 @@ class ResultStore:
                 for record in cursor.execute("SELECT id, flags FROM rows WHERE cell_key = ?", (key,)).fetchall():
                     merged = list(dict.fromkeys([*json.loads(record[1]), *added]))
                     cursor.execute("UPDATE rows SET flags = ? WHERE id = ?", (canonical_json(merged), record[0]))
+            self._write_digests(cursor, [cell for cell in self._cells() if cell.key in flags])
             cursor.execute("COMMIT")
 
     def rows(self, cell_keys: Iterable[str] | None = None) -> list[ResultRow]:
@@ -250,4 +294,87 @@ class ResultStore:
             cursor.execute("DELETE FROM outcomes")
             cursor.execute("DELETE FROM rows")
             cursor.execute("DELETE FROM cells")
+            cursor.execute("UPDATE ledger SET cells = 0, digest = ''")
             cursor.execute("COMMIT")
+
+    def _version(self) -> int:
+        return int(self._connection.execute("PRAGMA user_version").fetchone()[0])
+
+    def _cells(self) -> list[StoredCell]:
+        return read_cells(self._connection, ROW_FIELDS)
+
+    def _ledger(self) -> tuple[int, str]:
+        count, digest = self._connection.execute("SELECT cells, digest FROM ledger").fetchone()
+        return int(count), str(digest)
+
+    def _write_digests(self, cursor: sqlite3.Cursor, cells: Sequence[StoredCell]) -> None:
+        """Store the digests ``cells`` give now, then the ledger of every stored cell (inside a transaction)."""
+        for cell in cells:
+            rows, digest = cell.digests()
+            ids = [record[0] for record in cursor.execute("SELECT id FROM rows WHERE cell_key = ? ORDER BY id", (cell.key,))]
+            cursor.executemany("UPDATE rows SET digest = ? WHERE id = ?", list(zip(rows, ids, strict=True)))
+            cursor.execute("UPDATE cells SET digest = ? WHERE cell_key = ?", (digest, cell.key))
+        stored = cursor.execute("SELECT cell_key, digest FROM cells ORDER BY seq").fetchall()
+        cursor.execute("UPDATE ledger SET cells = ?, digest = ?", ledger_of((key, digest or "") for key, digest in stored))
+
+    def _upgrade(self) -> None:
+        """Upgrade a schema-1 store in place under the write lock: add the ``windows`` and digest
+        columns and the ledger, check every row against its outcomes, and only then write the digests.
+        A row that does not match is a ``StoreError`` naming its cell, and the store stays as it was."""
+        with self._transaction() as cursor:
+            cursor.execute("BEGIN IMMEDIATE")
+            if self._version() != UPGRADABLE:  # another process upgraded it meanwhile
+                cursor.execute("ROLLBACK")
+                return
+            columns = {record[1] for record in cursor.execute("PRAGMA table_info(rows)")}
+            for column in ("windows INTEGER", "digest TEXT"):
+                if column.split()[0] not in columns:
+                    cursor.execute(f"ALTER TABLE rows ADD COLUMN {column}")
+            cursor.execute("ALTER TABLE cells ADD COLUMN digest TEXT")
+            for statement in _LEDGER:
+                cursor.execute(statement)
+            cells = self._cells()
+            found = problems(cells, None, check_digests=False)
+            if found:
+                raise StoreError(f"{self.path} (results schema {UPGRADABLE}) cannot be upgraded: {describe(found[0])}; "
+                                 f"it was altered after it was written: start a fresh run, or move it away")
+            self._write_digests(cursor, cells)
+            cursor.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            cursor.execute("COMMIT")
+
+    def problems(self) -> list[Problem]:
+        """Every inconsistency of the store (``results.verify.problems``), read in one snapshot."""
+        with self._transaction() as cursor:
+            cursor.execute("BEGIN")
+            found = problems(self._cells(), self._ledger())
+            cursor.execute("COMMIT")
+        return found
+
+    def check(self) -> None:
+        """Raise a one-line ``StoreError`` naming the first inconsistent cell, if any."""
+        found = self.problems()
+        if found:
+            more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+            raise StoreError(f"{self.path}: {describe(found[0])}{more}: list every inconsistent cell with "
+                             f"`bilat-eval verify {self.path.parent}`; run the command that made it again to recompute it")
+
+    def discard_inconsistent(self) -> list[str]:
+        """Delete every inconsistent cell (with its rows and outcomes, orphans included) and renew the
+        ledger over the cells that stay, all under the write lock; return the deleted keys. Resuming
+        then recomputes them: a run never keeps an inconsistent cell."""
+        with self._transaction() as cursor:
+            cursor.execute("BEGIN IMMEDIATE")
+            found = problems(self._cells(), self._ledger())
+            keys = list(dict.fromkeys(problem.cell_key for problem in found if problem.cell_key is not None))
+            for key in keys:
+                for table in ("outcomes", "rows", "cells"):
+                    cursor.execute(f"DELETE FROM {table} WHERE cell_key = ?", (key,))
+            if found:
+                self._write_digests(cursor, [])
+            cursor.execute("COMMIT")
+        return keys
+
+
+def describe(problem: Problem) -> str:
+    """``cell <key>: <what is wrong>``, or the store-wide problem alone."""
+    return problem.text if problem.cell_key is None else f"cell {problem.cell_key}: {problem.text}"

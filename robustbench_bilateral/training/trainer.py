@@ -23,12 +23,13 @@ from safetensors.torch import load_model
 from robustbench_bilateral.atomic import write_atomic
 from robustbench_bilateral.attention import parse_variant
 from robustbench_bilateral.checkpoint import read_metadata, save_checkpoint
-from robustbench_bilateral.data import load_source
+from robustbench_bilateral.data import DataSource, load_source
 from robustbench_bilateral.errors import InputError
 from robustbench_bilateral.models import model_spec
 from robustbench_bilateral.results.row import canonical_json
+from robustbench_bilateral.training.environment import reproducible, training_environment
 from robustbench_bilateral.training.options import TrainOptions
-from robustbench_bilateral.training.recipes import recipe_for
+from robustbench_bilateral.training.recipes import Recipe, recipe_for
 from robustbench_bilateral.training.resume import load_resume_state, save_resume_state
 from robustbench_bilateral.training.starting import starting_model
 from robustbench_bilateral.training.tasks import build_task, task_kind
@@ -69,6 +70,7 @@ def train(
     model_kwargs: Mapping[str, Any] | None = None,
     attention: Mapping[str, Any] | None = None,
     preprocessing: Mapping[str, Any] | None = None,
+    threads: int | None = None,
 ) -> TrainResult:
     """Train (or resume, or reuse) one checkpoint of ``variant`` on ``dataset`` with training preset ``preset``.
 
@@ -79,6 +81,11 @@ def train(
     ``std``, ``crop_pct``, ``interpolation``). They are recorded in the checkpoint under
     ``"overrides"`` (the init also under ``"init"``: source and SHA-256), and a run folder holding a
     run with other settings is never reused.
+
+    ``threads`` fixes torch's intra-op thread count while training (``None``: torch's default, one
+    per core); training runs with deterministic algorithms only, and the thread count, CPU model
+    and instruction set are recorded under ``"environment"`` (``training.environment``): with the
+    same settings, library versions and these, two runs give identical checkpoint bytes.
 
     A bad ``variant``, ``epochs`` or setting (or a preset without a recipe for the task) raises a
     ``FieldError`` naming that argument or field; an unknown ``dataset`` or ``preset`` an
@@ -103,6 +110,16 @@ def train(
     if final.exists():
         return _reuse(final, key)
 
+    with reproducible(threads):
+        return _train_run(dataset, source, variant, recipe, options, key, run_dir, seed=seed, device=device,
+                          on_event=on_event)
+
+
+def _train_run(dataset: str, source: DataSource, variant: str, recipe: Recipe, options: TrainOptions, key: dict[str, Any], run_dir: Path, *,
+               seed: int, device: torch.device, on_event: Callable[[dict], None]) -> TrainResult:
+    """The body of ``train`` once the run is known to need training: build, resume, loop over epochs."""
+    final = run_dir / FINAL_NAME
+    overrides = options.identity()
     task = build_task(source, recipe, options.preprocessing)
     torch.manual_seed(seed)
     start = starting_model(recipe, task, variant, options)
@@ -110,7 +127,7 @@ def train(
         on_event({"event": "note", "text": note})
     net = start.model.to(device)
     recorded = {**({"overrides": overrides} if overrides else {}), **({"init": start.init} if start.init else {}),
-                **task.checkpoint_fields(model_spec(net)["kwargs"])}
+                "environment": training_environment(device), **task.checkpoint_fields(model_spec(net)["kwargs"])}
     optimizer = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     start_epoch, step, curve = _resume(run_dir, net, optimizer, key)
     steps_per_epoch = task.steps_per_epoch()

@@ -45,7 +45,7 @@ demo: setup
 	  $(OFFLINE) $(BIN)/bilat-eval train --task $$task --variant $$variant --preset quick --threads 2 || exit 1; done; done
 	$(OFFLINE) $(BIN)/bilat-eval batch --fresh results/demo/vision.toml
 	$(OFFLINE) $(BIN)/bilat-eval batch results/demo/language.toml
-	$(OFFLINE) $(BIN)/bilat-eval report --plot results/demo
+	$(OFFLINE) $(BIN)/bilat-eval report --plot --html results/demo
 
 lint: venv
 	$(BIN)/ruff check .

@@ -10,6 +10,8 @@ from pathlib import Path
 import pandas as pd
 from report_rows import FGSM, PGD, perplexity_row, row, store_rows
 
+from robustbench_bilateral.attacks.language import EmbeddingAttack
+from robustbench_bilateral.models.lm import create_lm
 from robustbench_bilateral.report import build_report, comparison_frame, write_report
 from robustbench_bilateral.results.export import tidy_frame
 from robustbench_bilateral.threats import THREATS
@@ -33,7 +35,10 @@ def every_threat_rows() -> list:
         required = {param.name: next(iter(param.choices)) if param.choices else param.type(param.minimum or 1)
                     for param in cls.parameters if param.required}
         threat = cls(**required)
-        rows.append(row(f"t{index}", "softmax", name, threat.params, 0.5, threat_family=threat.family))
+        params = threat.params
+        if isinstance(threat, EmbeddingAttack):  # the absolute radii its rows get from the model
+            params = {**params, **threat.absolute(create_lm(vocab_size=10, context_length=8, embed_dim=8, depth=1, num_heads=2))}
+        rows.append(row(f"t{index}", "softmax", name, params, 0.5, threat_family=threat.family))
     rows.append(replace(perplexity_row("lm", "softmax", "clean", {"context": 64, "stride": 1}, 80.0), windows=12))
     return rows
 
@@ -43,7 +48,7 @@ def test_every_export_column_is_in_the_readme_glossary(tmp_path):
     rows = every_threat_rows()
     run = store_rows(tmp_path / "run", [row("c", "softmax", "clean", {}, 0.9), row("d", "bilateral", "clean", {}, 0.8)])
     columns = set(tidy_frame(rows).columns) | set(comparison_frame(build_report([run]).comparisons).columns)
-    assert "batch_size" not in columns
+    assert "batch_size" in columns  # an attack with random parts is keyed by it
     assert sorted(columns - set(documented)) == []
     assert sorted(set(documented) - columns) == []
 

@@ -66,7 +66,8 @@ def test_pgd_beats_fgsm_beats_clean_at_the_same_eps(language_checkpoints, varian
     assert fgsm.params == {"eps": EPS, "eps_rel": EPS, "eps_abs": pytest.approx(EPS * model.mean_embedding_norm() / math.sqrt(width)),
                            "norm": "Linf", "context": 32, "stride": 1}
     assert pgd.params["steps"] == 10 and pgd.params["random_start"] is True
-    assert pgd.params["step_size"] == pytest.approx(2.5 * EPS / 10)
+    scale = model.mean_embedding_norm() / math.sqrt(width)
+    assert pgd.params["step_size"] is None and pgd.params["step_size_abs"] == pytest.approx(2.5 * EPS / 10 * scale)
     assert l2.params["eps_abs"] == pytest.approx(EPS * model.mean_embedding_norm())
     with ResultStore.for_run(tmp_path, "main") as store:
         outcome = store.outcomes(pgd.cell_key)

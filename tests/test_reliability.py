@@ -302,8 +302,3 @@ def stored_cells(path: Path) -> int:
             return int(connection.execute("SELECT count(*) FROM cells").fetchone()[0])
     except sqlite3.Error:
         return 0
-
-
-def test_the_battery_has_over_forty_cases():
-    cases = len(CHECKPOINT_CASES) + len(FLAG_CASES) + len(SPEC_CASES) + 2 * len(STORE_CASES) + 3
-    assert cases >= 40

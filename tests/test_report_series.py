@@ -3,6 +3,7 @@ pooled only when their recipes match, on rows written through the real store."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -11,9 +12,10 @@ from click.testing import CliRunner
 from report_rows import FGSM, PGD, perplexity_row, row, store_rows
 
 from cli.main import cli
+from robustbench_bilateral.enums import ThreatFamily
 from robustbench_bilateral.report import build_report, write_report
 from robustbench_bilateral.results import ResultStore
-from robustbench_bilateral.results.plots import figure_specs
+from robustbench_bilateral.results.plots import _x_label, figure_specs
 from robustbench_bilateral.results.series import model_groups
 from robustbench_bilateral.training import train
 
@@ -50,10 +52,12 @@ def test_settings_differing_in_one_parameter_give_two_series_and_two_comparison_
             "delta_ci_low", "delta_ci_high", "test", "p_value", "sanity_flags"} <= set(comparison.columns)
 
 
-def test_batch_size_keys_no_series(tmp_path):
-    rows = [row("a", "softmax", "pgd", PGD, 0.6), row("b", "softmax", "pgd", {**PGD, "batch_size": None}, 0.6)]
+def test_the_batch_size_of_a_random_attack_splits_series_and_is_named_only_when_it_differs(tmp_path):
+    rows = [row("a", "softmax", "pgd", PGD, 0.6), row("b", "softmax", "pgd", {**PGD, "batch_size": 64}, 0.62)]
     (spec,) = figure_specs(rows)
-    assert len(spec.all_lines()) == 1 and "batch_size" not in spec.title()
+    assert sorted(spec.line_label(line) for line in spec.all_lines()) == ["softmax batch_size=256", "softmax batch_size=64"]
+    (same,) = figure_specs(rows[:1])
+    assert [same.line_label(line) for line in same.all_lines()] == ["softmax"] and "batch_size=256" in same.title()
 
 
 def test_clean_cells_of_two_sizes_are_two_comparison_rows(tmp_path):
@@ -132,3 +136,43 @@ def test_perplexity_against_context_is_one_line_per_variant_and_threat_from_real
         f"{variant} threat={threat}" for variant in language_checkpoints for threat in ("clean", "wordswap rate=0.05 replacement=aaa")}
     assert all(sorted(line.points) == [16, 32] and all(point.k == 1 for point in line.points.values())
                for line in spec.all_lines())
+
+
+def test_a_threat_figure_keeps_its_most_frequent_context_and_the_others_go_to_plot_context():
+    def wordswap(key, context, rate, value):
+        return perplexity_row(key, "softmax", "wordswap", {"replacement": "aaa", "rate": rate, "context": context,
+                                                           "stride": 16}, value)
+
+    rows = [wordswap("a", 64, 0.05, 120.0), wordswap("b", 64, 0.2, 300.0), wordswap("c", 32, 0.05, 130.0),
+            wordswap("d", 256, 0.05, 118.0)]
+    specs = {spec.name: spec for spec in figure_specs(rows)}
+    (line,) = specs["plot_wordswap"].all_lines()
+    assert sorted(line.points) == [0.05, 0.2] and line.describe["context"] == 64
+    by_rate = {line.describe["rate"]: sorted(line.points) for line in specs["plot_context"].all_lines()}
+    assert by_rate == {0.05: [32, 64, 256]}  # the rate 0.2 setting, at one context only, stays in plot_wordswap
+
+
+def test_embedding_attack_rows_of_two_models_are_one_setting_despite_their_own_absolute_radius(tmp_path):
+    """``eps_abs`` (and ``eps_rel``, equal to ``eps``) come from the model: they key no comparison,
+    column or line, so each variant is compared with the baseline and a line sweeps every eps."""
+    rows = []
+    for variant, scale, value in (("softmax", 1.0, 50.0), ("bilateral", 1.7, 40.0)):
+        rows.append(perplexity_row(f"{variant}-clean", variant, "clean", {"context": 32, "stride": 1}, value))
+        for eps in (0.05, 0.1):
+            params = {"eps": eps, "eps_rel": eps, "norm": "Linf", "context": 32, "stride": 1, "eps_abs": eps * scale}
+            rows.append(replace(perplexity_row(f"{variant}-{eps}", variant, "fgsm-embedding", params, value + 100 * eps),
+                                threat_family=ThreatFamily.ADVERSARIAL))
+    report = build_report([store_rows(tmp_path / "run", rows)])
+    attacked = [c for c in report.comparisons if c.threat == "fgsm-embedding"]
+    assert len(attacked) == 4 and len({c.setting for c in attacked}) == 2
+    assert all(c.delta is not None for c in attacked if c.variant == "bilateral")
+    (spec,) = [spec for spec in figure_specs(report.rows) if spec.name == "plot_fgsm-embedding"]
+    assert len(spec.all_lines()) == 2 and all(sorted(line.points) == [0.0, 0.05, 0.1] for line in spec.all_lines())
+    assert _x_label(spec) == "eps (Linf, relative to the mean embedding norm; 0 = clean)"
+
+
+def test_rows_differing_only_in_seed_get_distinct_setting_labels(tmp_path):
+    rows = [row(f"{variant}-{seed}", variant, "fgsm", FGSM, value, seed=seed)
+            for seed in (0, 1) for variant, value in (("softmax", 0.8), ("bilateral", 0.7))]
+    comparisons = build_report([store_rows(tmp_path / "run", rows)]).comparisons
+    assert len(comparisons) == 4 and len({(c.variant, c.setting) for c in comparisons}) == 4

@@ -261,3 +261,12 @@ def test_corruption_plots_have_a_panel_per_corruption_and_average_nothing(tmp_pa
     paths = write_plots(rows, tmp_path)
     assert [path.name for path in paths] == ["plot_corruption.png", "plot_corruption.pdf", "plot_corruption.svg"]
     assert [path.read_bytes() for path in paths] == [path.read_bytes() for path in write_plots(rows, tmp_path / "again")]
+
+
+@pytest.mark.parametrize("folder", ["run#1", "what?", "100%"])
+def test_stored_cell_counts_read_a_store_whose_path_needs_quoting_in_a_uri(tmp_path, folder):
+    from robustbench_bilateral.results.store import stored_cell_counts
+
+    with ResultStore.for_run(tmp_path, folder) as store:
+        store.write_cell("a", [make_row("a")], {"correct": np.array([True, False, True, True])})
+        assert stored_cell_counts()[store.path] == 1

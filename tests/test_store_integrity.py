@@ -17,7 +17,9 @@ from cli.main import main
 from robustbench_bilateral.results import ResultStore
 from robustbench_bilateral.results.store import StoreError
 
-DEMO = Path(__file__).resolve().parent.parent / "results" / "demo" / "results.sqlite"
+SCHEMA_1 = Path(__file__).resolve().parent / "data" / "results_schema1.sqlite"
+"""Seven rows of an earlier demo run as schema 1 wrote them (Fashion-MNIST clean and FGSM, Shakespeare
+clean and an AAA swap, whose perplexity rows counted windows in ``n``)."""
 
 
 def attack_args(out: Path, checkpoint: str) -> list[str]:
@@ -96,16 +98,9 @@ def test_an_edited_store_is_named_refused_and_recomputed(run_bilat, smoke_checkp
 
 
 def schema_1_copy(folder: Path) -> Path:
-    """A copy of the demo store as schema 1 wrote it: no digests, no ``windows``, no ledger (dropped
-    if the demo store was upgraded already)."""
+    """A copy of ``SCHEMA_1`` in ``folder``: no digests, no ``windows``, no ledger."""
     copy = folder / "results.sqlite"
-    shutil.copy(DEMO, copy)
-    with sqlite3.connect(copy) as connection:
-        if connection.execute("PRAGMA user_version").fetchone()[0] == 2:
-            for statement in ("ALTER TABLE rows DROP COLUMN digest", "ALTER TABLE rows DROP COLUMN windows",
-                              "ALTER TABLE cells DROP COLUMN digest", "DROP TABLE ledger", "PRAGMA user_version = 1"):
-                connection.execute(statement)
-    connection.close()
+    shutil.copy(SCHEMA_1, copy)
     return copy
 
 
@@ -122,6 +117,12 @@ def test_a_schema_1_store_is_upgraded_in_place_once_every_row_matches(tmp_path):
         columns = {record[1] for record in connection.execute("PRAGMA table_info(rows)")}
     connection.close()
     assert {"windows", "digest"} <= columns
+    with ResultStore(copy) as store:
+        language = [row for row in store.rows() if row.metric == "perplexity"]
+        counts = [store.outcomes(row.cell_key)["counts"] for row in language]
+    assert len(language) == 2  # windows moved out of n, which now counts the scored words
+    assert [(row.windows, row.n) for row in language] == [(len(words), int(words.sum())) for words in counts]
+    assert all(row.n > row.windows for row in language)
 
 
 def test_a_schema_1_store_with_an_edited_row_is_not_upgraded(tmp_path):

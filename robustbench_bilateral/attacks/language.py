@@ -10,8 +10,8 @@ Radii are relative to the scale of the embeddings, ``m = mean over the vocabular
 eps_abs``), and ``eps_abs = eps_rel * m / sqrt(C)`` for L-inf (relative to the RMS coordinate of
 an embedding of width C; ``|delta_i,c| <= eps_abs``). Rows store the relative radius as ``eps``
 (the key every attack shares, which tables and sanity checks read) and again as ``eps_rel`` (its
-unit stated), ``step_size`` in the same relative units, and the absolute ``eps_abs`` and
-``step_size_abs`` the model gave.
+unit stated), ``step_size`` as given (relative like eps; ``None`` for the default, so one setting
+spans every eps), and the absolute ``eps_abs`` and ``step_size_abs`` the model gave.
 
 FGSM: one step ``delta = eps * sign(grad)``. PGD: ``steps`` steps of size ``step_size`` (default
 ``2.5 * eps / steps``) along ``sign(grad)`` (L-inf) or ``grad / ||grad_i||_2`` per token (L2),
@@ -71,8 +71,13 @@ class EmbeddingAttack(EmbeddingThreat):
         scale = self.scale(model)
         sizes = {"eps_abs": self.params["eps_rel"] * scale}
         if "step_size" in self.params:
-            sizes["step_size_abs"] = self.params["step_size"] * scale
+            sizes["step_size_abs"] = self.step_size() * scale
         return sizes
+
+    def step_size(self) -> float:
+        """The relative step size: ``step_size``, or ``STEP_RATIO * eps / steps`` when it is ``None``."""
+        size = self.params["step_size"]
+        return STEP_RATIO * self.params["eps"] / self.params["steps"] if size is None else size
 
     def perturbation(self, model: CausalLM, seed: int) -> Perturb:
         sizes = self.absolute(model)
@@ -135,9 +140,6 @@ class PGDEmbedding(EmbeddingAttack):
         Param("random_start", bool, True, "start from a random point of the ball, drawn per window"),
     )
 
-    def complete(self, values: dict[str, Any]) -> dict[str, Any]:
-        size = values["step_size"]
-        return super().complete({**values, "step_size": STEP_RATIO * values["eps"] / values["steps"] if size is None else size})
 
     def start(self, rng: ExampleRNG, shape: torch.Size, eps: float) -> Tensor:
         """A random start (B, T, C): uniform in the L-inf box, or a Gaussian direction at a uniform radius (L2)."""

@@ -132,11 +132,12 @@ def compare(rows: Sequence[ResultRow], baseline: str, outcomes: Outcomes,
 
 
 def setting_labels(rows: Sequence[ResultRow]) -> dict[str, str]:
-    """A column label per cell key: ``threat_labels``, plus dataset, split and ``n`` where they
-    differ between rows of one threat and metric (e.g. ``clean n=300`` and ``clean n=200``)."""
+    """A column label per cell key: ``threat_labels``, plus dataset, split, ``n`` and seed where they
+    differ between rows of one threat and metric (e.g. ``clean n=300`` and ``clean n=200``), so two
+    settings never share a label."""
     labels = threat_labels(rows)
     extra: dict[str, list[str]] = {}
-    for name in ("dataset", "split", "n"):
+    for name in ("dataset", "split", "n", "seed"):
         by_threat: dict[tuple[str, str], set] = {}
         for row in rows:
             by_threat.setdefault((row.threat, row.metric), set()).add(getattr(row, name))

@@ -2,7 +2,7 @@
 
 Every file is a pure function of the stored rows (no timestamps, no recomputed fields), so
 exporting the same store twice gives byte-identical files. In every view the row field ``flags``
-is called ``sanity_flags`` and params lose the ``RUN_SETTINGS`` (``results.views``). The tidy
+is called ``sanity_flags``. The tidy
 table also has one typed column per parameter name seen in the rows (``eps`` float, ``steps``
 int, ``space`` string, ...; empty where a threat lacks it), named ``param_<name>`` when the name
 is already a column of the tidy table or of ``comparison.csv``; the README's column glossary
@@ -23,7 +23,7 @@ from robustbench_bilateral.atomic import write_atomic
 from robustbench_bilateral.enums import ThreatFamily
 from robustbench_bilateral.results.row import ROW_FIELDS, ResultRow, canonical_json
 from robustbench_bilateral.results.store import ResultStore
-from robustbench_bilateral.results.views import PRIMARY_METRICS, SWEEP_KEYS, setting_params, setting_text, varying_keys
+from robustbench_bilateral.results.views import PRIMARY_METRICS, SWEEP_KEYS, keyed_params, setting_text, varying_keys
 
 FORMATS = ("csv", "md", "json", "parquet")
 DEFAULT_FORMATS = ("csv", "md", "json")
@@ -39,7 +39,7 @@ DTYPES = {bool: "boolean", int: "Int64", float: "Float64", str: "string"}
 def export_record(row: ResultRow) -> dict[str, Any]:
     """``row.to_record()`` with ``flags`` as ``sanity_flags`` and params without the run settings."""
     record = {RENAMED.get(name, name): value for name, value in row.to_record().items()}
-    record["params"] = canonical_json(setting_params(row.params))
+    record["params"] = canonical_json(row.params)
     return record
 
 
@@ -58,7 +58,7 @@ def param_columns(rows: Sequence[ResultRow]) -> dict[str, pd.Series]:
     from robustbench_bilateral.results.compare import Comparison  # compare builds on this module
 
     reserved = {*EXPORT_FIELDS, *Comparison.__dataclass_fields__}
-    names = sorted({key for row in rows for key in setting_params(row.params)})
+    names = sorted({key for row in rows for key in row.params})
     columns = {}
     for name in names:
         values = [row.params.get(name) for row in rows]
@@ -85,13 +85,14 @@ def tidy_frame(rows: Iterable[ResultRow]) -> pd.DataFrame:
 
 def threat_labels(rows: Sequence[ResultRow]) -> dict[str, str]:
     """A readable label per row's cell key: the threat and the parameters that vary between rows
-    of that threat, swept parameters always, e.g. ``pgd eps=4/255 steps=20``."""
+    of that threat (``keyed_params``: no model-derived radius), swept parameters always, e.g.
+    ``pgd eps=4/255 steps=20``."""
     by_threat: dict[str, list[ResultRow]] = {}
     for row in rows:
         by_threat.setdefault(row.threat, []).append(row)
     labels = {}
     for threat, members in by_threat.items():
-        params = [setting_params(row.params) for row in members]
+        params = [keyed_params(row.params) for row in members]
         keys = varying_keys(params, always=SWEEP_KEYS)
         labels.update({row.cell_key: setting_text(threat, entry, keys) for row, entry in zip(members, params)})
     return labels
@@ -138,7 +139,7 @@ def rows_json(rows: Iterable[ResultRow]) -> str:
     records = []
     for row in rows:
         record = {RENAMED.get(name, name): value for name, value in row.to_json().items()}
-        record["params"] = setting_params(row.params)
+        record["params"] = row.params
         records.append(record)
     return json.dumps(records, indent=2, sort_keys=True, allow_nan=False) + "\n"
 

@@ -3,7 +3,8 @@
 A threat's figure ``plot_<threat>`` sweeps the first of its parameters among ``eps``, ``severity``,
 ``strength``, ``rate``; its panels are its corruptions, noise kinds or word-swap replacements.
 Rows that carry ``context`` at two or more lengths also give ``plot_context``: perplexity against
-context length (log2 axis), over every threat. A line is one model group (``results.series``) in
+context length (log2 axis), over every threat; a threat's own figure then shows its most frequent
+context length (``at_main_context``). A line is one model group (``results.series``) in
 one setting: every part of the setting other than the swept parameter that differs between rows
 (space, steps, n, dataset, split, context, ...) makes another line, named in the legend; nothing
 is averaged over settings. Each point shows its 95 % interval as an error bar; a line at
@@ -16,7 +17,7 @@ follow the variant order of ``figure_style.VARIANT_STYLES``. Every figure is wri
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,7 +27,7 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator, ScalarFormatter
 
-from robustbench_bilateral.enums import ThreatFamily
+from robustbench_bilateral.enums import Task, ThreatFamily
 from robustbench_bilateral.results.figure_style import (
     LINESTYLES,
     PANEL_SIZE,
@@ -37,7 +38,7 @@ from robustbench_bilateral.results.figure_style import (
 )
 from robustbench_bilateral.results.row import ResultRow, canonical_json
 from robustbench_bilateral.results.series import Line, ModelGroup, lines, model_groups, pool
-from robustbench_bilateral.results.views import PRIMARY_METRICS, param_text, setting_params, varying_keys
+from robustbench_bilateral.results.views import PRIMARY_METRICS, keyed_params, param_text, varying_keys
 
 STRENGTH_KEYS = ("eps", "severity", "strength", "rate")
 CONTEXT = "context"
@@ -102,7 +103,7 @@ def _panel(row: ResultRow) -> str:
 
 def _describe(row: ResultRow, without: Sequence[str]) -> dict[str, Any]:
     """The row's setting as a flat mapping, without the entries in ``without`` (the swept key, the panel key, ...)."""
-    described = {**setting_params(row.params), "dataset": row.dataset, "split": row.split, "n": row.n, "seed": row.seed}
+    described = {**keyed_params(row.params), "dataset": row.dataset, "split": row.split, "n": row.n, "seed": row.seed}
     return {key: value for key, value in described.items() if key not in without}
 
 
@@ -112,7 +113,7 @@ def _with_clean(line: Line, clean: dict[tuple, list[ResultRow]]) -> Line:
         return line
     first = next(iter(line.points.values())).rows[0]
     key = (line.group.label, first.dataset, first.split, first.metric, first.n, first.seed)
-    matches = [row for row in clean.get(key, []) if setting_params(row.params).items() <= line.describe.items()]
+    matches = [row for row in clean.get(key, []) if keyed_params(row.params).items() <= line.describe.items()]
     if not matches:
         return line
     return replace(line, points=dict(sorted({**line.points, 0.0: pool(matches)}.items())))
@@ -135,6 +136,7 @@ def figure_specs(rows: Iterable[ResultRow]) -> list[FigureSpec]:
         metrics[threat].add(metric)
     specs = []
     for (threat, sweep, metric), members in sorted(swept.items()):
+        members = at_main_context(members)
         by_panel: dict[str, list[ResultRow]] = defaultdict(list)
         for row in members:
             by_panel[_panel(row)].append(row)
@@ -146,15 +148,30 @@ def figure_specs(rows: Iterable[ResultRow]) -> list[FigureSpec]:
     return specs + _context_specs(primary, groups)
 
 
+def at_main_context(rows: Sequence[ResultRow]) -> list[ResultRow]:
+    """The rows of a threat figure at one context length: where language rows were evaluated at
+    several, the most frequent one (the shortest on a tie); the other lengths are drawn against
+    context in ``plot_context``. Rows without ``context`` (images) are all kept."""
+    counts = Counter(row.params[CONTEXT] for row in rows if CONTEXT in row.params)
+    if len(counts) < 2:
+        return list(rows)
+    main = min(counts, key=lambda length: (-counts[length], length))
+    return [row for row in rows if row.params.get(CONTEXT, main) == main]
+
+
 def _context_specs(rows: Sequence[ResultRow], groups: dict[str, ModelGroup]) -> list[FigureSpec]:
-    """``plot_context`` (one per metric) when rows carry ``context`` at two or more lengths."""
+    """``plot_context`` (one per metric) when rows carry ``context`` at two or more lengths: the lines
+    measured at two or more of them (a setting at one length alone is in its threat's figure)."""
     with_context = [row for row in rows if CONTEXT in row.params]
     specs = []
     for metric in sorted({row.metric for row in with_context}):
         members = [row for row in with_context if row.metric == metric]
         if len({row.params[CONTEXT] for row in members}) < 2:
             continue
-        found = lines(members, groups, CONTEXT, lambda row: {"threat": row.threat, **_describe(row, (CONTEXT, "n"))})
+        found = [line for line in lines(members, groups, CONTEXT, lambda row: {"threat": row.threat, **_describe(row, (CONTEXT,))})
+                 if len(line.points) > 1]
+        if not found:
+            continue
         name = "plot_context" if metric == "perplexity" else f"plot_context_{metric}"
         specs.append(FigureSpec(name, "context", CONTEXT, metric, members[0].threat_family, {"": found}))
     return specs
@@ -193,6 +210,9 @@ def _x_label(spec: FigureSpec) -> str:
     norms = {entry.get("norm") for entry in params}
     spaces = {entry.get("space") for entry in params}
     norm = norms.pop() if len(norms) == 1 else "mixed norms"
+    tasks = {point.rows[0].task for line in spec.all_lines() for point in line.points.values()}
+    if tasks == {Task.LANGUAGE_MODELING.value}:  # embedding attacks: eps relative to the embedding scale
+        return f"eps ({norm}, relative to the mean embedding norm; 0 = clean)"
     units = "pixel units of [0, 1]" if spaces == {"pixel"} else "normalised units" if spaces == {"normalized"} else "pixel or normalised units"
     return f"eps ({norm}, {units}; 0 = clean)"
 

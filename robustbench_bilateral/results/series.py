@@ -10,7 +10,7 @@ A pooled value is the mean over the group's checkpoints; its interval is then th
 ``[min ci_low, max ci_high]`` of their 95 % intervals (one checkpoint: its own interval).
 
 A *setting* is everything a row's number depends on besides the model: dataset, split, threat,
-its params without the ``RUN_SETTINGS``, metric, ``n`` and seed. A figure sweeps one parameter
+its params without the ``DERIVED`` entries (``results.views.keyed_params``), metric, ``n`` and seed. A figure sweeps one parameter
 (its x axis); every other differing part of the setting splits its lines.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 from robustbench_bilateral.checkpoint import read_metadata
 from robustbench_bilateral.errors import BilatError
 from robustbench_bilateral.results.row import ResultRow, canonical_json
-from robustbench_bilateral.results.views import param_text, seedless_folder, setting_params
+from robustbench_bilateral.results.views import keyed_params, param_text, seedless_folder
 
 IDENTITY_KEYS = ("variant", "task", "dataset", "model", "recipe", "preprocessing")
 """Checkpoint metadata entries that replicates share (their seed, metrics and versions may differ)."""
@@ -105,7 +105,7 @@ def model_groups(rows: Iterable[ResultRow]) -> tuple[dict[str, ModelGroup], list
 
 def setting_key(row: ResultRow) -> tuple:
     """Everything besides the model that ``row``'s number depends on (see the module docstring)."""
-    return row.dataset, row.split, row.threat, canonical_json(setting_params(row.params)), row.metric, row.n, row.seed
+    return row.dataset, row.split, row.threat, canonical_json(keyed_params(row.params)), row.metric, row.n, row.seed
 
 
 def pool(rows: Sequence[ResultRow]) -> Point:

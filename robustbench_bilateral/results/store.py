@@ -85,9 +85,21 @@ def stored_cell_counts() -> dict[Path, int]:
     """How many cells each store this process opened holds now, read without the write lock."""
     counts = {}
     for path in OPENED:
-        with suppress(sqlite3.Error), closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+        with suppress(sqlite3.Error), closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as connection:
             counts[path] = int(connection.execute("SELECT count(*) FROM cells").fetchone()[0])
     return counts
+
+
+def _count_scored_words(cursor: sqlite3.Cursor) -> None:
+    """Schema-1 perplexity rows counted windows in ``n``: move that count to ``windows`` and make
+    ``n`` the scored words, the sum of the cell's ``counts`` outcome (a row without it stays as it is)."""
+    records = cursor.execute(
+        "SELECT rows.id, outcomes.encoding, outcomes.length, outcomes.data FROM rows JOIN outcomes "
+        "ON outcomes.cell_key = rows.cell_key AND outcomes.kind = 'counts' "
+        "WHERE rows.metric = 'perplexity' AND rows.windows IS NULL").fetchall()
+    for row_id, encoding, length, blob in records:
+        words = int(decode_outcome(encoding, length, blob).sum())
+        cursor.execute("UPDATE rows SET windows = n, n = ? WHERE id = ?", (words, row_id))
 
 
 class StoreError(InputError):
@@ -333,6 +345,7 @@ class ResultStore:
             cursor.execute("ALTER TABLE cells ADD COLUMN digest TEXT")
             for statement in _LEDGER:
                 cursor.execute(statement)
+            _count_scored_words(cursor)
             cells = self._cells()
             found = problems(cells, None, check_digests=False)
             if found:

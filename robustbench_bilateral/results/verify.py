@@ -177,7 +177,7 @@ def _recompute(row: ResultRow, outcomes: Mapping[str, np.ndarray],
     if row.metric == "perplexity":
         if "nll" not in outcomes or "counts" not in outcomes or len(outcomes["nll"]) == 0:
             return None
-        windows = {} if row.windows is None else {"windows": len(outcomes["nll"])}
+        windows = {} if row.windows is None else {"windows": len(outcomes["nll"]), "n": int(outcomes["counts"].sum())}
         return {"value": perplexity(outcomes["nll"], outcomes["counts"]), **windows}
     if row.metric not in {"accuracy", "success_rate"}:
         return {}

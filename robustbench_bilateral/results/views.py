@@ -1,11 +1,14 @@
 """What the exports, plots and comparisons of result rows share: which metrics they show, which
 parameters key a setting, and how values and settings are written.
 
-``RUN_SETTINGS`` are parameters that a row may carry but that the user does not choose per
-threat (``batch_size``, examples per forward pass): they never key a series, a column or a
-comparison row and are left out of every export. ``SWEEP_KEYS`` are the parameters a figure may
+Every parameter a row carries keys its setting, the ``batch_size`` of an attack with random
+parts among them (its draws are seeded per batch; deterministic threats have none), except the
+``DERIVED`` ones: entries a row records but that
+follow from another parameter or from the model (an embedding attack's ``eps_rel``, equal to its
+``eps``, and its absolute ``eps_abs`` / ``step_size_abs``, which depend on the model's embedding
+scale): they stay in the exports but key nothing either (``keyed_params``). ``SWEEP_KEYS`` are the parameters a figure may
 put on its x axis. A setting's readable text writes ``eps`` as ``k/255`` when ``255 * eps`` is a
-whole number (to 1e-9), other numbers with ``%g``.
+whole number (to 1e-9) and it is not a short decimal such as ``0.2``, other numbers with ``%g``.
 """
 
 from __future__ import annotations
@@ -18,19 +21,21 @@ from typing import Any
 from robustbench_bilateral.results.row import canonical_json
 
 PRIMARY_METRICS = ("accuracy", "perplexity")
-RUN_SETTINGS = ("batch_size",)
+DERIVED = ("eps_rel", "eps_abs", "step_size_abs")
 SWEEP_KEYS = ("eps", "severity", "strength", "rate", "context")
 
 
-def setting_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """A row's params without the ``RUN_SETTINGS``: what keys its setting."""
-    return {key: value for key, value in params.items() if key not in RUN_SETTINGS}
+def keyed_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's params without the ``DERIVED`` entries: what keys its setting, so rows of two models
+    under one embedding attack are one setting."""
+    return {key: value for key, value in params.items() if key not in DERIVED}
 
 
 def eps_text(eps: float) -> str:
-    """``eps`` as ``k/255`` when ``255 * eps`` is a whole number (``0`` for 0), else ``%g``."""
+    """``eps`` as ``k/255`` when ``255 * eps`` is a whole number and ``eps`` is not a decimal of at most
+    three places (``4/255``, but ``0.2`` and ``0.05`` as they are, e.g. relative embedding radii), else ``%g``."""
     scaled = eps * 255
-    if eps > 0 and math.isclose(scaled, round(scaled), abs_tol=1e-9):
+    if eps > 0 and math.isclose(scaled, round(scaled), abs_tol=1e-9) and not math.isclose(eps, round(eps, 3), abs_tol=1e-12):
         return f"{round(scaled)}/255"
     return f"{eps:g}"
 

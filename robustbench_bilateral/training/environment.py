@@ -11,6 +11,7 @@ with the CPU model, in every checkpoint, so two checkpoints can be told apart by
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,18 +20,24 @@ import torch
 from robustbench_bilateral.numbers import whole_number
 from robustbench_bilateral.versions import cpu_setup
 
+CUBLAS_WORKSPACE = ":4096:8"
+"""cuBLAS's deterministic workspace setting (``CUBLAS_WORKSPACE_CONFIG``)."""
+
 
 @contextmanager
 def reproducible(threads: int | None) -> Iterator[int]:
-    """Within the block, torch uses ``threads`` intra-op threads (``None``: as it is) and only
-    deterministic algorithms; both are restored afterwards. Yields the thread count in use."""
+    """Within the block, torch uses ``threads`` intra-op threads (``None``: as it is) and deterministic
+    algorithms wherever it has them (an operation without one warns instead of failing; on CUDA,
+    cuBLAS gets the fixed workspace ``CUBLAS_WORKSPACE`` it needs for them, unless
+    ``CUBLAS_WORKSPACE_CONFIG`` is set); both settings are restored afterwards. Yields the thread count in use."""
     if threads is not None:
         threads = whole_number(threads, "threads", 1)
     before_threads = torch.get_num_threads()
     before_deterministic = torch.are_deterministic_algorithms_enabled()
     if threads is not None:
         torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         yield torch.get_num_threads()
     finally:

@@ -24,7 +24,7 @@ from robustbench_bilateral.results.compare import Comparison, compare
 from robustbench_bilateral.results.export import DEFAULT_FORMATS, FORMATS, export_rows
 from robustbench_bilateral.results.html import report_html
 from robustbench_bilateral.results.plots import write_plots
-from robustbench_bilateral.results.series import model_groups
+from robustbench_bilateral.results.series import ModelGroup, model_groups
 from robustbench_bilateral.results.store import FILENAME
 
 DEFAULT_BASELINE = "softmax"
@@ -32,13 +32,15 @@ DEFAULT_BASELINE = "softmax"
 
 @dataclass(frozen=True)
 class Report:
-    """The rows of the reported runs and their comparisons with the baseline variant."""
+    """The rows of the reported runs, their checkpoints' model groups (``results.series``) and their
+    comparisons with the baseline variant."""
 
     rows: list[ResultRow]
     comparisons: list[Comparison]
     baseline: str
     warnings: list[str]
     runs: list[str]
+    groups: dict[str, ModelGroup]
 
 
 def open_run(run_dir: Path) -> ResultStore:
@@ -65,7 +67,7 @@ def build_report(run_dirs: Sequence[Path], baseline: str = DEFAULT_BASELINE) -> 
         raise InputError(f"baseline variant '{baseline}' has no rows here: pass --baseline with one of {variants}")
     groups, warnings = model_groups(rows)
     comparisons = compare(rows, baseline, lambda row: outcomes[row.cell_key], groups)
-    return Report(rows, comparisons, baseline, warnings, [str(Path(run_dir) / FILENAME) for run_dir in run_dirs])
+    return Report(rows, comparisons, baseline, warnings, [str(Path(run_dir) / FILENAME) for run_dir in run_dirs], groups)
 
 
 def comparison_frame(comparisons: Sequence[Comparison]) -> pd.DataFrame:
@@ -86,7 +88,7 @@ def write_report(report: Report, out_dir: Path, formats: Sequence[str] = DEFAULT
     written = export_rows(report.rows, out_dir, formats)
     frame = comparison_frame(report.comparisons)
     written.append(write_atomic(out_dir / "comparison.csv", frame.to_csv(index=False, lineterminator="\n")))
-    figures = write_plots(report.rows, out_dir) if plots or html else []
+    figures = write_plots(report.rows, out_dir, report.groups) if plots or html else []
     written += figures
     if html:
         pngs = [path for path in figures if path.suffix == ".png"]

@@ -119,10 +119,11 @@ def _with_clean(line: Line, clean: dict[tuple, list[ResultRow]]) -> Line:
     return replace(line, points=dict(sorted({**line.points, 0.0: pool(matches)}.items())))
 
 
-def figure_specs(rows: Iterable[ResultRow]) -> list[FigureSpec]:
-    """Every figure of ``rows``: one per swept threat and metric, then ``plot_context``."""
+def figure_specs(rows: Iterable[ResultRow], groups: dict[str, ModelGroup] | None = None) -> list[FigureSpec]:
+    """Every figure of ``rows``: one per swept threat and metric, then ``plot_context``; ``groups``
+    are the checkpoints' model groups (default: ``model_groups`` of the rows)."""
     primary = [row for row in rows if row.metric in PRIMARY_METRICS]
-    groups, _ = model_groups(primary)
+    groups = groups if groups is not None else model_groups(primary)[0]
     clean: dict[tuple, list[ResultRow]] = defaultdict(list)
     swept: dict[tuple[str, str, str], list[ResultRow]] = defaultdict(list)
     for row in primary:
@@ -271,10 +272,10 @@ def _draw(spec: FigureSpec) -> plt.Figure:
     return figure
 
 
-def write_plots(rows: Sequence[ResultRow], out_dir: Path) -> list[Path]:
+def write_plots(rows: Sequence[ResultRow], out_dir: Path, groups: dict[str, ModelGroup] | None = None) -> list[Path]:
     """Each figure of ``figure_specs`` as ``<name>.png``/``.pdf``/``.svg`` in ``out_dir``; returns their paths."""
     written = []
     with figure_style():
-        for spec in figure_specs(rows):
+        for spec in figure_specs(rows, groups):
             written += save_figure(_draw(spec), Path(out_dir) / spec.name)
     return written

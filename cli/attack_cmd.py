@@ -3,7 +3,9 @@ adversarial attacks, one table per attack.
 
 For language checkpoints ``--fgsm``, ``--pgd`` and ``--pgdl2`` select the embedding attacks
 (``fgsm-embedding``, ...: ``robustbench_bilateral.attacks.language``) and read ``--eps`` /
-``--eps-l2`` as radii relative to the model's mean embedding norm.
+``--eps-l2`` as radii relative to the model's mean embedding norm. ``--autoattack`` runs the
+reference AutoAttack, ``--autoattack-torchattacks`` torchattacks' re-implementation; the warnings
+under the tables name the sanity flags the run's rows carry (``results.sanity``).
 """
 
 from __future__ import annotations
@@ -20,11 +22,10 @@ from cli.tables import attack_tables
 from robustbench_bilateral.attacks.language import EmbeddingAttack
 from robustbench_bilateral.attacks.space import AttackSpace
 from robustbench_bilateral.attacks.vision import LABEL_MODES, VisionAttack
-from robustbench_bilateral.engine import Clean, Threat
+from robustbench_bilateral.engine import Cell, Clean, Threat
 from robustbench_bilateral.enums import Task
 from robustbench_bilateral.errors import BilatError, FieldError, InputError
 from robustbench_bilateral.numbers import fraction_value
-from robustbench_bilateral.results.sanity import flag_stored_rows
 from robustbench_bilateral.sources import Sources
 from robustbench_bilateral.threats import adversarial_threats, embedding_attacks
 
@@ -177,15 +178,24 @@ def attack_command(settings: Settings, options: EvaluationOptions, eps: str, eps
     threats = _threats(chosen, eps, eps_l2, steps, space, labels, options.batch_size)
     clean = Clean()
     evaluation = plan(settings, options, [clean, *threats.values()])
-    rows = flag_stored_rows(settings.out, options.run, run_with_progress(settings, evaluation))
+    rows = run_with_progress(settings, evaluation)
     metric = "perplexity" if language else "accuracy"
     stored = {row.cell_key: row for row in rows if row.metric == metric}
-    by_cell = {(cell.checkpoint_path, id(cell.threat)): stored[cell.key] for cell in evaluation.cells}
+    by_cell = {(cell.checkpoint_path, id(threat)): stored[cell.key]
+               for cell, threat in planned_threats(evaluation.cells, [clean, *threats.values()])}
     if language:
         title = f"perplexity [95% CI] under embedding attacks, eps relative, {rows[0].n} words, run {options.run}"
     else:
         title = f"robust accuracy [95% CI], {space} space, labels={labels}, n={rows[0].n}, run {options.run}"
-    for table, warnings in attack_tables(threats, clean, list(dict.fromkeys(options.checkpoints)), by_cell, title):
+    for table in attack_tables(threats, clean, list(dict.fromkeys(options.checkpoints)), by_cell, title):
         settings.console.print(table)
-        for line in warnings:
-            settings.console.print(line, style="yellow", markup=False)
+
+
+def planned_threats(cells: Sequence[Cell], threats: Sequence[Threat]) -> list[tuple[Cell, Threat]]:
+    """Each planned cell with the command's threat it came from. Planning gives every checkpoint one
+    cell per threat, in order, and may complete a threat with what its model adds (an AutoAttack's
+    ``n_classes``), so a cell's threat is that threat or a completed copy of it."""
+    by_checkpoint: dict[str, list[Cell]] = {}
+    for cell in cells:
+        by_checkpoint.setdefault(cell.checkpoint_path, []).append(cell)
+    return [pair for own in by_checkpoint.values() for pair in zip(own, threats, strict=True)]

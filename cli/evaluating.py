@@ -5,18 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from cli.settings import Settings
-from cli.tables import print_paths
+from cli.tables import flag_warnings, print_paths, print_warnings
 from robustbench_bilateral.engine import Cell, Threat
 from robustbench_bilateral.engine.distributed import is_main
 from robustbench_bilateral.evaluation import EvaluationPlan, plan_evaluation, run_cells
-from robustbench_bilateral.results import ResultRow
+from robustbench_bilateral.results import ResultRow, ResultStore
 from robustbench_bilateral.results.export import export_paths
+from robustbench_bilateral.results.store import FILENAME
 from robustbench_bilateral.sources import LoadSettings
 from robustbench_bilateral.spec import (
     DEFAULT_BATCH_SIZE,
@@ -154,15 +156,20 @@ def load_settings(options: EvaluationOptions) -> LoadSettings:
         return EvaluationSpec(checkpoints=None, threats=None, **options.load_fields()).load_settings()
 
 
-def run_with_progress(settings: Settings, evaluation: EvaluationPlan) -> list[ResultRow]:
+def run_with_progress(settings: Settings, evaluation: EvaluationPlan, warn: bool = True) -> list[ResultRow]:
     """Run a plan's cells into its run with a progress bar (examples or cells, see ``cell_weights``,
-    with an ETA) that moves after every batch; stored cells are skipped unless --fresh. When the command ends, the run's export
-    files are printed (not under ``--quiet``).
+    with an ETA) that moves after every batch; stored cells are skipped unless --fresh. The sanity
+    checks then run over every stored row of the run (``run_cells``). When the command ends (after
+    its own table), ``warn`` prints a warning per sanity flag on the plan's cells and on the other
+    cells of the run that gained a flag now (``flag_warnings``), then the run's export files (not
+    under ``--quiet``).
 
     Under ``torchrun`` the ranks share each cell's work; a rank other than 0 ends the command
     here, since storing, exporting, reporting and printing are rank 0's alone.
     """
     cells = evaluation.cells
+    run_dir = settings.out / evaluation.run
+    before = stored_flags(run_dir) if is_main() and not evaluation.fresh else {}
     weights, unit = cell_weights(cells)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
@@ -186,9 +193,29 @@ def run_with_progress(settings: Settings, evaluation: EvaluationPlan) -> list[Re
                          sources=evaluation.sources, steps=step)
     if not is_main():
         click.get_current_context().exit(0)
-    exports = export_paths(settings.out / evaluation.run)
-    click.get_current_context().call_on_close(lambda: print_paths(settings.console, exports))
+    exports = export_paths(run_dir)
+    context = click.get_current_context()
+    context.call_on_close(lambda: print_paths(settings.console, exports))
+    if warn:
+        own = {cell.key for cell in cells}
+        flagged = [row for row in stored_rows(run_dir)
+                   if row.flags and (row.cell_key in own or row.flags != before.get(row.cell_key))]
+        context.call_on_close(lambda: print_warnings(settings.console, flag_warnings(flagged)))
     return rows
+
+
+def stored_rows(run_dir: Path) -> list[ResultRow]:
+    """Every row stored in ``run_dir`` (none when it holds no store; none is created)."""
+    path = run_dir / FILENAME
+    if not path.is_file():
+        return []
+    with ResultStore(path) as store:
+        return store.rows()
+
+
+def stored_flags(run_dir: Path) -> dict[str, tuple[str, ...]]:
+    """The flags of every cell stored in ``run_dir`` by cell key (every row of a cell carries the same)."""
+    return {row.cell_key: row.flags for row in stored_rows(run_dir)}
 
 
 def cell_weights(cells: Sequence[Cell]) -> tuple[dict[str, int], str]:

@@ -26,7 +26,10 @@ from robustbench_bilateral.spec import DEFAULT_RUN
 @pass_settings
 def report_command(settings: Settings, run_dirs: tuple[Path, ...], formats: str, baseline: str, plot: bool, html: bool,
                    report_dir: Path | None) -> None:
-    """Report the runs in RUN_DIR... [default: <out>/main] from their stored rows alone."""
+    """Report the runs in RUN_DIR... [default: <out>/main] from their stored rows alone.
+
+    The sanity checks across cells run again over each run's rows: a warning names every flag the
+    rows imply, and another every cell whose stored flags differ from them; the stores stay as they are."""
     run_dirs = run_dirs or (settings.out / DEFAULT_RUN,)
     report = build_report(run_dirs, baseline)
     written = write_report(report, report_dir or run_dirs[0], [name.strip() for name in formats.split(",") if name.strip()],

@@ -81,9 +81,9 @@ def rate_table(rows: Iterable[ResultRow], title: str | None = None) -> Table:
 
 
 def attack_tables(threats: dict[tuple[str, str], Threat], clean: Threat, checkpoints: Sequence[str],
-                  accuracy: dict[tuple[str, int], ResultRow], title: str) -> list[tuple[Table, list[str]]]:
+                  accuracy: dict[tuple[str, int], ResultRow], title: str) -> list[Table]:
     """One table per attack (variants as rows; clean, then eps as columns, accuracy as a fraction or
-    perplexity as it is) with its warning lines, one per variant and flag.
+    perplexity as it is); `` !`` marks a flagged cell, whose warning ``flag_warnings`` writes.
 
     ``threats[(attack, eps as written)]`` are the attacks in table order;
     ``accuracy[(checkpoint, id(threat))]`` is the stored accuracy row of that checkpoint and threat.
@@ -100,17 +100,39 @@ def attack_tables(threats: dict[tuple[str, str], Threat], clean: Threat, checkpo
         table.add_column("clean", justify="right")
         for _, threat in columns:
             table.add_column(f"eps={eps_text(threat.params['eps'])}", justify="right")
-        flagged: dict[tuple[str, str], list[str]] = defaultdict(list)
         for name, path in zip(names, checkpoints):
             cells = [accuracy[(path, id(threat))] for _, threat in columns]
             table.add_row(name, *(row_cell(row) for row in [accuracy[(path, id(clean))], *cells]))
-            for (_, threat), row in zip(columns, cells):
-                for flag in row.flags:
-                    flagged[(name, flag)].append(eps_text(threat.params["eps"]))
-        warnings = [f"warning: {name}: {flag} at eps={', '.join(labels)} ({FLAG_MEANINGS.get(flag, flag)})"
-                    for (name, flag), labels in flagged.items()]
-        tables.append((table, warnings))
+        tables.append(table)
     return tables
+
+
+def flag_warnings(rows: Sequence[ResultRow]) -> list[str]:
+    """One line per checkpoint and sanity flag of ``rows``: the flag, the threats whose cells carry it
+    and what it means (``FLAG_MEANINGS``), e.g. ``warning: softmax: pgd>fgsm on pgd eps=8/255 (PGD
+    accuracy above FGSM at the same eps: the attack did not converge)``. A checkpoint is named by its
+    variant, and by its path too where two checkpoints of ``rows`` share a variant."""
+    cells: dict[str, ResultRow] = {}
+    for row in rows:
+        if row.flags:
+            cells.setdefault(row.cell_key, row)
+    labels = threat_labels(list(cells.values()))
+    paths: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        paths[row.variant].add(row.checkpoint)
+    flagged: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for row in cells.values():
+        name = f"{row.variant} ({row.checkpoint})" if len(paths[row.variant]) > 1 else row.variant
+        for flag in row.flags:
+            flagged[(name, flag)].append(labels[row.cell_key])
+    return [f"warning: {name}: {flag} on {', '.join(dict.fromkeys(places))} ({FLAG_MEANINGS.get(flag, flag)})"
+            for (name, flag), places in flagged.items()]
+
+
+def print_warnings(console: Console, lines: Iterable[str]) -> None:
+    """Each warning line in yellow, as it is (no markup)."""
+    for line in lines:
+        console.print(line, style="yellow", markup=False)
 
 
 def comparison_grids(report: Report) -> list[Table]:
@@ -189,11 +211,13 @@ def _comparison_cell(comparison: Comparison | None, best: float | None) -> str:
 
 
 def print_report(console: Console, report: Report, written: Sequence[Path]) -> None:
-    """The report's grids, its warnings (replicates not pooled) and the files it wrote."""
+    """The report's grids, its warnings (replicates not pooled, the sanity flags its rows imply, cells
+    whose stored flags differ from them) and the files it wrote."""
     for table in comparison_grids(report):
         console.print(table)
-    for line in report.warnings:
-        console.print(f"warning: {line}", style="yellow", markup=False)
+    print_warnings(console, [f"warning: {line}" for line in report.warnings])
+    print_warnings(console, flag_warnings(report.rows))
+    print_warnings(console, [f"warning: {line}" for line in report.flag_differences])
     print_paths(console, written)
 
 
@@ -204,14 +228,16 @@ def print_paths(console: Console, written: Sequence[Path]) -> None:
         console.print(f"  {path}", markup=False, highlight=False, soft_wrap=True)
 
 
-def corruption_summary_table(summaries: Sequence[CorruptionSummary], reference: str, title: str) -> Table:
-    """One row per checkpoint: clean, per-group and mean corruption accuracy, mCE and relative mCE."""
+def corruption_summary_table(summaries: Sequence[CorruptionSummary], reference: str, title: str,
+                             measure: str = "mCE") -> Table:
+    """One row per checkpoint: clean, per-group and mean corruption accuracy, then ``measure`` (``mCE``, or
+    ``CE (sev. S)`` over fewer severities, ``results.mce.measure_name``) and its relative form against ``reference``."""
     groups = [group for group in COLUMN_GROUPS if any(group in summary.group_accuracy for summary in summaries)]
     noises = list(dict.fromkeys(kind for summary in summaries for kind in summary.noise_accuracy))
     table = Table(title=title)
     name_column(table, "variant", [summary.variant for summary in summaries])
-    for name in ["clean", *groups, *(f"additive {kind}" for kind in noises), "mean corr.", f"mCE vs {reference}",
-                 f"rel. mCE vs {reference}"]:
+    for name in ["clean", *groups, *(f"additive {kind}" for kind in noises), "mean corr.", f"{measure} vs {reference}",
+                 f"rel. {measure} vs {reference}"]:
         table.add_column(name, justify="right")
     for summary in summaries:
         accuracies = [summary.clean_accuracy, *(summary.group_accuracy.get(group, math.nan) for group in groups),

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from robustbench_bilateral.data.user import prerendered_set
 from robustbench_bilateral.device import resolve_device
 from robustbench_bilateral.errors import FieldError
 from robustbench_bilateral.evaluation import plan_evaluation, run_plan
@@ -33,7 +34,7 @@ from robustbench_bilateral.spec import (
     renamed_fields,
 )
 
-ARGUMENT_NAMES = {"checkpoints": "model", "dataset": "data", "model": "model_name"}
+ARGUMENT_NAMES = {"checkpoints": "model", "dataset": "data", "model": "model_name", "clean_dataset": "clean_data"}
 """Spec fields whose argument of ``evaluate`` has another name; every other field is its own argument."""
 
 
@@ -65,6 +66,7 @@ def evaluate(
     variant: str | None = None,
     crop_pct: float | None = None,
     interpolation: str | None = None,
+    clean_data: str | None = None,
 ) -> pd.DataFrame:
     """Evaluate ``model`` on ``data`` under each of ``threats``; return one line per result row.
 
@@ -77,7 +79,10 @@ def evaluate(
             cells.
         data: a dataset name (``"fmnist"``, ``"mnist5k"``, ``"npy:PATH"``, ...; see
             ``bilat-eval list datasets``), or ``(images, labels)`` tensors: float
-            (N, C, H, W) in [0, 1] and int64 (N,). ``None``: the checkpoint's own dataset.
+            (N, C, H, W) in [0, 1] and int64 (N,). ``None``: the checkpoint's own dataset. A
+            pre-rendered corruption set (``"npy:DIR"`` as CIFAR-10-C, ``"imagefolder:DIR"`` as
+            ImageNet-C) is read by the ``corruption`` threats at their severities; the clean
+            examples then come from ``clean_data``.
         threats: each a name (``"clean"``, ``"fgsm"``), a ``(name, params)`` pair such as
             ``("pgd", {"eps": "4/255", "steps": 10})``, a dict ``{"name": "noise", "kind":
             "gaussian", "strength": 0.1}`` (a list value expands into one threat per value; a
@@ -112,6 +117,8 @@ def evaluate(
         crop_pct, interpolation: for decoded pictures, the fraction of the resized picture
             the centre crop keeps and the resize interpolation (``bilinear``, ``bicubic``,
             ``nearest``), instead of the checkpoint's own.
+        clean_data: with a pre-rendered ``data`` only: the clean set it was rendered from
+            (``None``: the checkpoint's own dataset), read by every threat but the corruptions.
 
     Returns:
         A ``pandas.DataFrame`` with the columns of ``results.csv``: checkpoint and its sha256,
@@ -136,12 +143,12 @@ def evaluate(
                                      "std": std, "crop_pct": crop_pct, "interpolation": interpolation}
     with renamed_fields(argument_name):
         if isinstance(model, nn.Module):
-            source, settings = module_source(model, data, file_settings), {}
+            source, settings = module_source(model, data, clean_data, file_settings), {}
         else:
             source, settings = checkpoint_path(model), file_settings
         spec = EvaluationSpec(checkpoints=[source], threats=threats, dataset=data_source(data, split), split=split,
                               n_examples=n_examples, batch_size=batch_size, context=context, stride=stride, seed=seed,
-                              run=run, fresh=fresh, **settings)
+                              run=run, fresh=fresh, clean_dataset=clean_data, **settings)
         plan = plan_evaluation(spec)
     target = device if isinstance(device, torch.device) else resolve_device(device)
     if out is not None:
@@ -153,11 +160,11 @@ def evaluate(
     return frame
 
 
-def module_source(module: nn.Module, data: Any, settings: Mapping[str, Any]) -> CheckpointSource:
+def module_source(module: nn.Module, data: Any, clean_data: str | None, settings: Mapping[str, Any]) -> CheckpointSource:
     """The spec's checkpoint of a module: ``module_checkpoint`` with the given ``mean``/``std``.
 
-    A setting only a checkpoint file takes (``variant``, ``model_kwargs``, ...), or no ``data``,
-    is a ``FieldError``.
+    A setting only a checkpoint file takes (``variant``, ``model_kwargs``, ...), no ``data``, or a
+    pre-rendered ``data`` without ``clean_data``, is a ``FieldError``.
     """
     checkpoint = module_checkpoint(module, settings["mean"], settings["std"])
     given = [name for name, value in settings.items() if value is not None and name not in {"mean", "std"}]
@@ -165,6 +172,9 @@ def module_source(module: nn.Module, data: Any, settings: Mapping[str, Any]) -> 
         raise FieldError(given[0], "applies to a checkpoint file only: an nn.Module is evaluated as it is")
     if data is None:
         raise FieldError("dataset", "an nn.Module has no dataset of its own: pass data='fmnist', ... or (images, labels)")
+    if clean_data is None and isinstance(data, str) and prerendered_set(data) is not None:
+        raise FieldError("clean_dataset", f"an nn.Module has no dataset of its own: pass the clean set {data} was "
+                                          "rendered from as clean_data")
     return checkpoint
 
 

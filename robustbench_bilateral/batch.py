@@ -9,7 +9,11 @@ A spec, with every key it may hold::
     context = 128                # optional, language models: tokens of left context (default: the checkpoint's own)
     stride = 1                   # optional, language models: 1 = every word from its full context (default 1)
     seed = 0                     # optional: seed of every random draw (default: the command's --seed)
-    dataset = "fmnist"           # optional: default is each checkpoint's own dataset
+    dataset = "fmnist"           # optional: default is each checkpoint's own dataset; a pre-rendered set
+                                 #   (npy:DIR as CIFAR-10-C, imagefolder:DIR as ImageNet-C) is what the
+                                 #   corruption tables read, the clean cells read clean_dataset
+    clean_dataset = "npy:/data/cifar10"  # optional, with a pre-rendered dataset: the clean set it was rendered
+                                         #   from (default: each checkpoint's own dataset)
     split = "test"               # optional (default "test")
     model = "vit_tiny_patch16_224"   # optional: the model plain weights (.pt, timm:NAME) load into
                                      #   (`bilat-eval list models`, or any timm model name)
@@ -56,13 +60,16 @@ as fractions, ``"4/255"``.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 
+from robustbench_bilateral.engine.distributed import is_main
 from robustbench_bilateral.errors import FieldError, InputError
 from robustbench_bilateral.evaluation import EvaluationPlan, plan_evaluation
+from robustbench_bilateral.results.store import ResultStore
 from robustbench_bilateral.spec import DEFAULT_BATCH_SIZE, DEFAULT_SPLIT, LOAD_FIELDS, EvaluationSpec
 
-TOP_LEVEL_KEYS = ("run", "n_examples", "batch_size", "context", "stride", "seed", "dataset", "split", *LOAD_FIELDS, "checkpoints", "threats")
+TOP_LEVEL_KEYS = ("run", "n_examples", "batch_size", "context", "stride", "seed", "dataset", "clean_dataset", "split", *LOAD_FIELDS, "checkpoints", "threats")
 
 
 def read_spec(path: Path, *, seed: int = 0, fresh: bool = False) -> EvaluationSpec:
@@ -85,6 +92,7 @@ def read_spec(path: Path, *, seed: int = 0, fresh: bool = False) -> EvaluationSp
         checkpoints=table.get("checkpoints"),
         threats=table.get("threats"),
         dataset=table.get("dataset"),
+        clean_dataset=table.get("clean_dataset"),
         split=table.get("split", DEFAULT_SPLIT),
         n_examples=table.get("n_examples", 0),
         batch_size=table.get("batch_size", DEFAULT_BATCH_SIZE),
@@ -104,3 +112,17 @@ def plan_batch(path: Path, *, seed: int = 0, fresh: bool = False) -> EvaluationP
     A bad key raises a ``FieldError`` named by its key path, which is the spec's own vocabulary.
     """
     return plan_evaluation(read_spec(path, seed=seed, fresh=fresh))
+
+
+def discard_threat_cells(plan: EvaluationPlan, threats: Sequence[str], out: Path) -> int:
+    """Delete the stored cells of ``plan`` whose threat is named in ``threats`` (e.g. after a change
+    to how a corruption is computed), so the run computes them again and keeps every other cell;
+    return how many were deleted. A name that none of the plan's cells has is a one-line error."""
+    planned = {cell.threat.name for cell in plan.cells}
+    unknown = [name for name in threats if name not in planned]
+    if unknown:
+        raise FieldError("recompute", f"{', '.join(unknown)} is not a threat of this spec: choose among {', '.join(sorted(planned))}")
+    if not is_main() or not (out / plan.run).is_dir():
+        return 0
+    with ResultStore.for_run(out, plan.run) as store:
+        return len(store.discard(cell.key for cell in plan.cells if cell.threat.name in threats))

@@ -10,9 +10,10 @@ end-of-line token after each).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import cache, partial
 from pathlib import Path
 
 import torch
@@ -25,9 +26,10 @@ from robustbench_bilateral.engine.language import EmbeddingThreat
 from robustbench_bilateral.engine.runner import Progress, Steps
 from robustbench_bilateral.enums import Task, ThreatFamily
 from robustbench_bilateral.errors import BilatError, FieldError
-from robustbench_bilateral.results import ResultRow, ResultStore, export_all
+from robustbench_bilateral.results import ResultRow, ResultStore
+from robustbench_bilateral.results.sanity import store_flags_and_export
 from robustbench_bilateral.sources import CheckpointInfo, GivenImages, Sources
-from robustbench_bilateral.spec import DEFAULT_BATCH_SIZE, DEFAULT_RUN, DEFAULT_SPLIT, LOAD_FIELDS, EvaluationSpec
+from robustbench_bilateral.spec import DEFAULT_BATCH_SIZE, DEFAULT_RUN, DEFAULT_SPLIT, LOAD_FIELDS, EvaluationSpec, renamed_fields
 
 LANGUAGE_FAMILIES = frozenset({ThreatFamily.CLEAN, ThreatFamily.WORDSWAP})
 FILES = Sources()
@@ -118,10 +120,39 @@ def plan_cells(
             raise FieldError("dataset", f"checkpoint {info.path} is for {info.task.value} but dataset '{name}' is "
                                         f"{meta.task.value}: pick a matching dataset")
         reading = window_reading(info, context, stride) if info.task is Task.LANGUAGE_MODELING else (None, None)
+        classes = cache(partial(model_classes, info, sources, name, split))
         for threat, field in zip(threats, fields, strict=True):
             check_threat_fits(threat, info, field)
+            threat = with_model_classes(threat, info, field, classes)
             cells.append(Cell(info.path, info.sha256, name, split, threat, seed, n_examples, *reading))
     return cells
+
+
+def model_classes(info: CheckpointInfo, sources: Sources, dataset: str, split: str) -> int:
+    """The number of classes ``K`` of a checkpoint's model, its output width: the ``num_classes`` its
+    metadata records (every checkpoint of ``bilat-eval train``), else the width of its logits on the
+    first example of the split."""
+    recorded = info.meta.get("model", {}).get("kwargs", {}).get("num_classes")
+    if isinstance(recorded, int) and not isinstance(recorded, bool):
+        return recorded
+    model = sources.load(info.path).model.eval()
+    images, _ = sources.split(dataset, split, 1, info.meta)
+    with torch.no_grad():
+        return int(model(images[:1]).shape[-1])
+
+
+def with_model_classes(threat: Threat, info: CheckpointInfo, field: str, classes: Callable[[], int]) -> Threat:
+    """``threat`` with its ``n_classes`` (a threat that declares one: the AutoAttacks) set to the model's
+    ``classes()`` when left ``None``, so the cell key and rows record it; a given ``n_classes`` that
+    differs, or a setting that does not fit the model's classes, is a ``FieldError`` on ``<field>.<name>``."""
+    if "n_classes" not in threat.params:
+        return threat
+    count, given = classes(), threat.params["n_classes"]
+    if given is not None and given != count:
+        raise FieldError(f"{field}.n_classes", f"is {given} but {info.path} has {count} classes: leave n_classes out "
+                                               "(it is the model's output width)")
+    with renamed_fields(lambda name: f"{field}.{name}"):
+        return threat.filled(n_classes=count)
 
 
 def window_reading(info: CheckpointInfo, context: int | None, stride: int) -> tuple[int, int]:
@@ -169,9 +200,11 @@ def run_cells(
     sources: Sources = FILES,
     steps: Steps | None = None,
 ) -> list[ResultRow]:
-    """Run the cells not yet stored in ``<out>/<run>/results.sqlite``, export the run, return the cells' rows.
+    """Run the cells not yet stored in ``<out>/<run>/results.sqlite``, check and export the run, return the cells' rows.
 
-    Takes checked values (``EvaluationSpec.validate``). Exports (``results.csv``,
+    Takes checked values (``EvaluationSpec.validate``). The sanity checks across cells
+    (``results.sanity``) then run over every stored row of the run, whichever command stored it,
+    and their flags are stored on the rows (and shown in the returned ones). Exports (``results.csv``,
     ``results_wide.csv``, ``results.md``, ``results.json``) go next to the store. In a sharded
     run (``engine.distributed``) every rank runs its shard of each cell; only rank 0 opens the
     store, writes and exports, and the other ranks return no rows. Processes sharing one run export
@@ -191,6 +224,6 @@ def run_cells(
             store.discard_inconsistent()
         rows = Engine(store, device, batch_size, run).run(cells, load, sources.split, progress, fresh, steps)
         if store is not None:
-            with store.exclusive():
-                export_all(store, store.path.parent)
+            keys = {row.cell_key for row in rows}
+            rows = [row for row in store_flags_and_export(store, store.path.parent) if row.cell_key in keys]
     return rows

@@ -7,6 +7,10 @@ Files (next to the first run's store, or in ``report_dir``): ``results.csv`` / `
 ``report.html`` (``results.html``). The same rows give the same bytes. ``Report.comparisons`` is
 what the command line shows as one grid per threat; ``Report.warnings`` name checkpoints of one
 variant that were not pooled because their recipes differ.
+
+A report writes no store: it recomputes the sanity checks across cells over each run's rows
+(``results.sanity.reconcile``) and shows the flags the rows imply; ``Report.flag_differences``
+names every cell whose stored flags differ from them.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ from robustbench_bilateral.atomic import write_atomic
 from robustbench_bilateral.errors import InputError
 from robustbench_bilateral.results import ResultRow, ResultStore
 from robustbench_bilateral.results.compare import Comparison, compare
-from robustbench_bilateral.results.export import DEFAULT_FORMATS, FORMATS, export_rows
+from robustbench_bilateral.results.export import DEFAULT_FORMATS, FORMATS, export_rows, threat_labels
 from robustbench_bilateral.results.html import report_html
 from robustbench_bilateral.results.plots import write_plots
+from robustbench_bilateral.results.sanity import reconcile
 from robustbench_bilateral.results.series import ModelGroup, model_groups
 from robustbench_bilateral.results.store import FILENAME
 
@@ -32,8 +37,9 @@ DEFAULT_BASELINE = "softmax"
 
 @dataclass(frozen=True)
 class Report:
-    """The rows of the reported runs, their checkpoints' model groups (``results.series``) and their
-    comparisons with the baseline variant."""
+    """The rows of the reported runs (with the flags they imply), their checkpoints' model groups
+    (``results.series``), their comparisons with the baseline variant and the cells whose stored
+    flags differ from what the rows imply (one line each)."""
 
     rows: list[ResultRow]
     comparisons: list[Comparison]
@@ -41,6 +47,7 @@ class Report:
     warnings: list[str]
     runs: list[str]
     groups: dict[str, ModelGroup]
+    flag_differences: list[str]
 
 
 def open_run(run_dir: Path) -> ResultStore:
@@ -56,18 +63,36 @@ def build_report(run_dirs: Sequence[Path], baseline: str = DEFAULT_BASELINE) -> 
     fails verification (``ResultStore.check``) is a one-line ``StoreError`` naming the cell."""
     rows: list[ResultRow] = []
     outcomes: dict[str, dict] = {}
+    differences: list[str] = []
     for run_dir in run_dirs:
         with open_run(run_dir) as store:
             store.check()
             stored = store.rows()
-            rows.extend(stored)
             outcomes.update({row.cell_key: store.outcomes(row.cell_key) for row in stored})
+        reconciled = reconcile(stored)
+        rows.extend(reconciled.rows)
+        differences.extend(difference_text(run_dir, stored, *difference) for difference in reconciled.differences)
     if rows and baseline not in {row.variant for row in rows}:
         variants = ", ".join(sorted({row.variant for row in rows}))
         raise InputError(f"baseline variant '{baseline}' has no rows here: pass --baseline with one of {variants}")
     groups, warnings = model_groups(rows)
     comparisons = compare(rows, baseline, lambda row: outcomes[row.cell_key], groups)
-    return Report(rows, comparisons, baseline, warnings, [str(Path(run_dir) / FILENAME) for run_dir in run_dirs], groups)
+    return Report(rows, comparisons, baseline, warnings, [str(Path(run_dir) / FILENAME) for run_dir in run_dirs], groups,
+                  differences)
+
+
+def difference_text(run_dir: Path, rows: Sequence[ResultRow], row: ResultRow, lacking: Sequence[str],
+                    stale: Sequence[str]) -> str:
+    """One line on a cell whose stored flags differ from what the rows of its run imply."""
+    parts = []
+    if lacking:
+        parts.append(f"lacks {', '.join(lacking)}, which the rows imply (shown here; any evaluating command on the run "
+                     f"stores it)")
+    if stale:
+        parts.append(f"holds {', '.join(stale)}, which the rows no longer imply (kept here; a row it was compared with "
+                     f"was removed or changed: rerun with --fresh to recompute the flags)")
+    label = threat_labels(rows)[row.cell_key]
+    return f"stored flags differ in {run_dir}: {row.variant} ({row.checkpoint}) {label} {'; '.join(parts)}"
 
 
 def comparison_frame(comparisons: Sequence[Comparison]) -> pd.DataFrame:

@@ -22,7 +22,12 @@ Fields (and the names errors use):
   list (``threats[i].context[j]``), giving its threats once per context length. Parameters are
   checked by the threat classes.
 - ``dataset``: a data source name (``fmnist``, ``npy:PATH``, ...; ``None`` = each checkpoint's
-  own) or ``GivenImages``.
+  own) or ``GivenImages``. A pre-rendered corruption set (``npy:DIR`` as CIFAR-10-C,
+  ``imagefolder:DIR`` as ImageNet-C; ``data.user.prerendered_set``) is read by the
+  ``corruption`` threats, which then take ``rendered = dataset`` (``read_prerendered``); every
+  cell reads its clean examples from ``clean_dataset``.
+- ``clean_dataset``: with a pre-rendered ``dataset`` only, the clean set it was rendered from
+  (``None`` = each checkpoint's own); any other use is a ``FieldError``.
 - ``split``: split of the dataset (default ``test``).
 - ``n_examples``: a whole number >= 0, the first ``n`` examples or words (0 = the whole split).
 - ``batch_size``: a whole number >= 1, examples (windows of a language model) per forward pass.
@@ -64,6 +69,8 @@ from typing import Any
 
 from robustbench_bilateral.attention import parse_variant
 from robustbench_bilateral.checkpoint import LoadedCheckpoint
+from robustbench_bilateral.corruptions.threats import CorruptionThreat
+from robustbench_bilateral.data.user import prerendered_set
 from robustbench_bilateral.engine import Threat
 from robustbench_bilateral.errors import FieldError, InputError
 from robustbench_bilateral.models import model_entry, parse_model_kwargs
@@ -138,6 +145,7 @@ class EvaluationSpec:
     std: str | Sequence[float] | None = None
     crop_pct: float | None = None
     interpolation: str | None = None
+    clean_dataset: str | None = None
     base: Path | None = None
 
     def validate(self) -> CheckedSpec:
@@ -157,6 +165,7 @@ class EvaluationSpec:
         reading = sliding_window(self.context, self.stride, "")
         groups = tuple(replace(group, threats=tuple(threat.filled(batch_size=batch_size) for threat in group.threats))
                        for group in threat_groups(self.threats, ThreatGroup((), (), n_examples, *reading)))
+        dataset, groups = read_prerendered(dataset, optional_text(self.clean_dataset, "clean_dataset"), groups)
         return CheckedSpec(checkpoints, groups, dataset, split, batch_size, seed, run, fresh, load)
 
     def load_settings(self) -> LoadSettings:
@@ -166,6 +175,35 @@ class EvaluationSpec:
             parse_variant(variant)
         preprocessing = preprocessing_overrides(self.mean, self.std, self.crop_pct, self.interpolation)
         return LoadSettings(model_name(self.model), variant, model_arguments(self.model_kwargs), preprocessing)
+
+
+def read_prerendered(dataset: str | GivenImages | None, clean_dataset: str | None,
+                     groups: tuple[ThreatGroup, ...]) -> tuple[str | GivenImages | None, tuple[ThreatGroup, ...]]:
+    """The dataset the cells read and the groups, after a pre-rendered ``dataset``: ``clean_dataset``,
+    and every on-the-fly ``corruption`` threat reading from ``dataset`` (a corruption it lacks is a
+    ``FieldError`` on the threat's field). Any other ``dataset`` is returned as it is."""
+    try:
+        rendered = prerendered_set(dataset) if isinstance(dataset, str) else None
+    except InputError as error:
+        raise FieldError("dataset", str(error)) from error
+    if rendered is None:
+        if clean_dataset is not None:
+            raise FieldError("clean_dataset", "applies only with a pre-rendered dataset (npy:DIR as CIFAR-10-C, "
+                                              "imagefolder:DIR as ImageNet-C): give the clean set as dataset")
+        return dataset, groups
+    source = rendered.name
+
+    def reading(threat: Threat, name: str) -> Threat:
+        if not isinstance(threat, CorruptionThreat) or "rendered" in threat.params:
+            return threat
+        with renamed_fields(lambda field: f"{name}.{field}"):
+            return CorruptionThreat(**threat.params, rendered=source)
+
+    if not any(isinstance(threat, CorruptionThreat) for group in groups for threat in group.threats):
+        raise FieldError("dataset", f"{source} holds pre-rendered corruptions, which only corruption threats read: add "
+                                    "one (name = \"corruption\", or `bilat-eval contaminate`) or give a clean set as dataset")
+    return clean_dataset, tuple(replace(group, threats=tuple(reading(threat, name) for threat, name in
+                                                             zip(group.threats, group.fields))) for group in groups)
 
 
 @contextmanager

@@ -3,7 +3,9 @@
 Importing this module alone makes every built-in threat buildable; a new threat is one class
 (see ``robustbench_bilateral.engine.threat``) added with ``@register_threat``. The ``attack``
 command gets a flag for every registered adversarial threat, and batch specs accept every
-registered name in ``[[threats]] name = ...``.
+registered name in ``[[threats]] name = ...``. Of the two AutoAttacks, ``autoattack`` (``--autoattack``)
+is the reference code and ``autoattack-torchattacks`` torchattacks' re-implementation
+(``robustbench_bilateral.attacks.vision``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from robustbench_bilateral.attacks.language import EmbeddingAttack, FGSMEmbedding, PGDEmbedding, PGDL2Embedding
-from robustbench_bilateral.attacks.vision import FGSM, PGD, PGDL2, SPSA, AutoAttack, Square, VisionAttack
+from robustbench_bilateral.attacks.vision import FGSM, PGD, PGDL2, SPSA, AutoAttack, ReferenceAutoAttack, Square, VisionAttack
 from robustbench_bilateral.corruptions.threats import CorruptionThreat, NoiseThreat
 from robustbench_bilateral.engine.threat import Clean, Param, Threat
 from robustbench_bilateral.enums import ThreatFamily
@@ -23,8 +25,8 @@ NORMS = ("Linf", "L2")
 ThreatClass = TypeVar("ThreatClass", bound=type[Threat])
 
 BUILTIN_THREATS: tuple[type[Threat], ...] = (
-    Clean, FGSM, PGD, PGDL2, SPSA, AutoAttack, Square, FGSMEmbedding, PGDEmbedding, PGDL2Embedding, CorruptionThreat,
-    NoiseThreat, WordSwap,
+    Clean, FGSM, PGD, PGDL2, SPSA, ReferenceAutoAttack, AutoAttack, Square, FGSMEmbedding, PGDEmbedding, PGDL2Embedding,
+    CorruptionThreat, NoiseThreat, WordSwap,
 )
 
 

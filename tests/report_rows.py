@@ -1,7 +1,9 @@
-"""Result rows written through the real store, for the report tests."""
+"""Result rows written through the real store and read back from it, and table lines of the CLI's output, for the tests."""
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
@@ -49,3 +51,28 @@ def perplexity_row(key: str, variant: str, threat: str, params: dict, value: flo
     return replace(row(key, variant, threat, params, 0.5, n=n), metric="perplexity", value=value, ci_low=0.95 * value,
                    ci_high=1.05 * value, n_correct=None, task="language-modeling", dataset="shakespeare",
                    threat_family=family)
+
+
+def stored_rows(out: Path, run: str = "main") -> list[ResultRow]:
+    """Every row stored in run ``run`` under ``out``."""
+    with ResultStore.for_run(out, run) as store:
+        return store.rows()
+
+
+def table_row(output: str, variant: str) -> list[str]:
+    """Cells of the one table line of ``output`` whose first cell is ``variant``."""
+    lines = [line for line in output.splitlines() if line.startswith("│") and line.split("│")[1].strip() == variant]
+    assert len(lines) == 1, output
+    return [cell.strip() for cell in lines[0].split("│")[1:-1]]
+
+
+def stored_cell_count(path: Path) -> int:
+    """Finished cells in the store at ``path`` (0 before it exists or while it cannot be read), read
+    through a read-only connection that is closed again, so polling leaves no connection open."""
+    if not path.exists():
+        return 0
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+            return int(connection.execute("SELECT count(*) FROM cells").fetchone()[0])
+    except sqlite3.Error:
+        return 0

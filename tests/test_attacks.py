@@ -24,11 +24,10 @@ from robustbench_bilateral.results.sanity import (
     NONDETERMINISTIC_FORWARD,
     PGD_ABOVE_FGSM,
     cross_cell_flags,
-    flag_stored_rows,
 )
 from robustbench_bilateral.rng import ExampleRNG
 from robustbench_bilateral.sources import describe_checkpoint, load_split
-from robustbench_bilateral.threats import THREATS, build_threat
+from robustbench_bilateral.threats import BUILTIN_THREATS, THREATS, adversarial_threats, build_threat
 
 N_BALL = 12
 SMALL_SETTINGS = {
@@ -36,6 +35,7 @@ SMALL_SETTINGS = {
     "pgd": {"steps": 5},
     "pgdl2": {"steps": 5},
     "spsa": {"nb_iter": 3, "nb_sample": 16, "max_batch_size": 16},
+    "autoattack": {"n_iter": 2, "n_target_classes": 2, "n_queries": 20},
     "autoattack-torchattacks": {},
     "square": {"n_queries": 30},
 }
@@ -199,13 +199,13 @@ def test_a_pgd_weaker_than_fgsm_is_flagged_on_the_stored_rows(smoke_checkpoints,
     info = describe_checkpoint(str(smoke_checkpoints["softmax"]))
     eps = 16 / 255
     threats = [Clean(), build_threat("fgsm", eps=eps), build_threat("pgd", eps=eps, steps=1, step_size=0.0, batch_size=32)]
-    rows = run_cells(plan_cells([info], threats, n_examples=64), out=tmp_path, batch_size=32)
+    cells = plan_cells([info], threats, n_examples=64)
+    rows = run_cells(cells, out=tmp_path, batch_size=32)
     counts = accuracy_of(rows)
     assert counts[("pgd", eps)] > counts[("fgsm", eps)]
-    flagged = flag_stored_rows(tmp_path, "main", rows)
-    assert {row.flags for row in flagged if row.threat == "pgd"} == {(PGD_ABOVE_FGSM,)}
-    assert {row.flags for row in flagged if row.threat != "pgd"} == {()}
-    assert flag_stored_rows(tmp_path, "main", rows) == flagged, "adding the same flags twice changes nothing"
+    assert {row.flags for row in rows if row.threat == "pgd"} == {(PGD_ABOVE_FGSM,)}
+    assert {row.flags for row in rows if row.threat != "pgd"} == {()}
+    assert run_cells(cells, out=tmp_path, batch_size=32) == rows, "checking the same rows again changes nothing"
     assert "pgd>fgsm" in (tmp_path / "main" / "results.csv").read_text()
 
 
@@ -252,6 +252,23 @@ def test_attack_prints_one_table_of_variants_by_eps_with_intervals(smoke_checkpo
         for row in by_column:
             assert f"{row.value:.4f}" in lines[first]
             assert f"[{row.ci_low:.4f}, {row.ci_high:.4f}]" in lines[first + 1]
+
+
+@pytest.mark.parametrize("attack", [cls for cls in adversarial_threats() if cls in BUILTIN_THREATS], ids=lambda cls: cls.name)
+def test_eps_above_one_in_pixel_space_is_one_line_for_every_vision_attack(attack, smoke_checkpoints, tmp_path):
+    """Pixels lie in [0, 1]: a radius above 1 is refused before anything runs, from the flag and from a spec."""
+    path = str(smoke_checkpoints["softmax"])
+    option = "--eps-l2" if attack.norm == "L2" else "--eps"
+    result = invoke("--out", str(tmp_path), "attack", f"--{attack.name}", option, "1.5", path)
+    assert result.exit_code == 2 and result.output.strip().splitlines() == [result.output.strip()]
+    assert result.output.startswith(f"error: {option}: must be at most 1 in pixel space (pixels lie in [0, 1]), got 1.5")
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f'checkpoints = ["{path}"]\n[[threats]]\nname = "{attack.name}"\neps = "300/255"\n', encoding="utf-8")
+    result = invoke("--out", str(tmp_path), "batch", str(spec))
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert result.output.startswith("error: threats[0].eps: must be at most 1 in pixel space")
+    assert not (tmp_path / "main").exists() and not (tmp_path / "spec").exists()
+    assert build_threat(attack.name, eps=1.5, space="normalized").params["eps"] == 1.5, "normalised units have no bound"
 
 
 def test_attack_refuses_bad_input_in_one_line(smoke_checkpoints, tmp_path):

@@ -142,6 +142,29 @@ def test_grid_runs_resumes_and_reports_from_the_store_alone(smoke_checkpoints, t
     assert {path.name: path.read_bytes() for path in report_files} == before
 
 
+def test_recompute_deletes_and_recomputes_only_the_named_threats_cells(smoke_checkpoints, tmp_path):
+    spec = write_spec(tmp_path, [str(smoke_checkpoints["softmax"])], NOISE_GRID)
+    out = tmp_path / "out"
+    assert invoke(out, "batch", str(spec)).exit_code == 0
+    with ResultStore.for_run(out, "grid") as store:
+        before = {row.cell_key: row for row in store.rows()}
+        first_seq = dict(store._connection.execute("SELECT cell_key, seq FROM cells").fetchall())
+    unknown = invoke(out, "batch", "--recompute", "fgsm", str(spec))
+    assert unknown.exit_code == 2 and unknown.output.startswith("error: recompute: fgsm is not a threat of this spec")
+    assert unknown.output.count("\n") == 1
+    again = invoke(out, "batch", "--recompute", "noise", str(spec))
+    assert again.exit_code == 0, again.output
+    with ResultStore.for_run(out, "grid") as store:
+        after = {row.cell_key: row for row in store.rows()}
+        seq = dict(store._connection.execute("SELECT cell_key, seq FROM cells").fetchall())
+        assert store.problems() == []
+    assert after.keys() == before.keys()
+    noise = {key for key, row in before.items() if row.threat == "noise"}
+    assert len(noise) == 2 and all(seq[key] > max(first_seq.values()) for key in noise)  # stored again, last
+    assert all(seq[key] == first_seq[key] and after[key] == before[key] for key in before.keys() - noise)  # kept as they were
+    assert all(after[key].value == before[key].value for key in noise)  # the same numbers: the noise is seeded
+
+
 def test_report_of_a_missing_run_is_one_line(tmp_path):
     result = invoke(tmp_path, "report", str(tmp_path / "nothing"))
     assert result.exit_code == 2 and result.output.startswith(f"error: no results in {tmp_path / 'nothing'}")
@@ -192,3 +215,23 @@ def test_a_random_attack_is_keyed_by_the_batch_size_it_runs_with_through_every_d
     from_spec, own = pgd_rows("batch")
     assert from_attack == from_spec == from_api and from_attack[1]["batch_size"] == 256
     assert own[1] == {**from_attack[1], "batch_size": 64} and own[0] != from_attack[0]
+
+
+def test_a_weak_pgd_beside_fgsm_in_a_spec_is_flagged_on_the_stored_rows_and_in_results_csv(smoke_checkpoints, tmp_path):
+    """PGD of one step of size 1e-4 from a random start is little more than noise: FGSM at the same eps beats it."""
+    threats = ('[[threats]]\nname = "clean"\n[[threats]]\nname = "fgsm"\neps = "8/255"\n'
+               '[[threats]]\nname = "pgd"\neps = "8/255"\nsteps = 1\nstep_size = 0.0001\n')
+    spec = write_spec(tmp_path, [str(smoke_checkpoints["softmax"])], threats)
+    out = tmp_path / "out"
+    result = invoke(out, "batch", str(spec))
+    assert result.exit_code == 0, result.output
+    with ResultStore.for_run(out, "grid") as store:
+        rows = store.rows()
+    correct = {row.threat: row.n_correct for row in rows if row.metric == "accuracy"}
+    assert correct["pgd"] > correct["fgsm"]
+    assert {row.threat: row.flags for row in rows} == {"clean": (), "fgsm": (), "pgd": ("pgd>fgsm",)}
+    tidy = pd.read_csv(out / "grid" / "results.csv")
+    assert set(tidy.loc[tidy.threat == "pgd", "sanity_flags"]) == {'["pgd>fgsm"]'}
+    assert set(tidy.loc[tidy.threat != "pgd", "sanity_flags"]) == {"[]"}
+    assert "warning: softmax: pgd>fgsm on pgd eps=8/255 (PGD accuracy above FGSM at the same eps" in " ".join(result.output.split())
+    assert invoke(out, "verify", str(out / "grid")).exit_code == 0

@@ -5,18 +5,17 @@ from __future__ import annotations
 import dataclasses
 import math
 import sqlite3
-from pathlib import Path
 
 import matplotlib.image
 import pytest
 from click.testing import CliRunner
+from report_rows import stored_rows, table_row
 
-from cli.contaminate_cmd import choose_baseline
+from cli.contaminate_cmd import choose_baseline, imagenet_c_rows
 from cli.main import cli
 from cli.tables import corruption_summary_table
 from robustbench_bilateral.corruptions.preview import HEADER_HEIGHT, LABEL_WIDTH, cell_scale
-from robustbench_bilateral.errors import BilatError
-from robustbench_bilateral.results import ResultStore
+from robustbench_bilateral.errors import BilatError, InputError
 from robustbench_bilateral.results.mce import (
     ALEXNET_CLEAN_ERROR,
     ALEXNET_ERRORS,
@@ -26,6 +25,7 @@ from robustbench_bilateral.results.mce import (
     corruption_errors,
     error_profile,
     mean_corruption_error,
+    measure_name,
     summarize,
 )
 from robustbench_bilateral.sources import describe_checkpoint
@@ -40,18 +40,6 @@ WIDE = {"COLUMNS": "200"}
 
 def invoke(*args: str, env: dict | None = None):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False, env=env or WIDE)
-
-
-def stored_rows(out: Path, run: str = "main"):
-    with ResultStore.for_run(out, run) as store:
-        return store.rows()
-
-
-def table_row(output: str, variant: str) -> list[str]:
-    """Cells of the one table line whose first cell is ``variant``."""
-    lines = [line for line in output.splitlines() if line.startswith("│") and line.split("│")[1].strip() == variant]
-    assert len(lines) == 1, output
-    return [cell.strip() for cell in lines[0].split("│")[1:-1]]
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +64,7 @@ def test_rows_cover_every_cell_and_the_table_has_one_row_per_checkpoint(contamin
         cells = {(row.params["corruption"], row.params["severity"]) for row in mine if row.threat == "corruption"}
         assert len(cells) == N_CORRUPTIONS * len(SEVERITIES) and {s for _, s in cells} == set(SEVERITIES)
         assert all(row.n == N_EXAMPLES for row in mine if row.metric == "accuracy")
-    assert "mCE vs softmax" in output and "rel. mCE vs softmax" in output
+    assert "CE (sev. 1,3) vs softmax" in output and "rel. CE (sev. 1,3) vs softmax" in output and "mCE" not in output
     for variant in VARIANTS:
         clean = next(row for row in rows if row.variant == variant and row.threat == "clean")
         noise = [row.value for row in rows if row.variant == variant and row.metric == "accuracy"
@@ -198,12 +186,20 @@ def test_baseline_choice(smoke_checkpoints):
     assert choose_baseline(infos, infos[2].path) is infos[2]
     large = dataclasses.replace(infos[0], meta={**infos[0].meta, "model": {**infos[0].meta["model"],
                                 "kwargs": {**infos[0].meta["model"]["kwargs"], "img_size": 224}}})
-    assert choose_baseline([large], None) is None
+    with pytest.raises(InputError, match="no softmax checkpoint"):
+        choose_baseline([large], None)
+    with pytest.raises(InputError, match="AlexNet's errors are ImageNet-C's"):
+        choose_baseline([large], "alexnet")
+    assert imagenet_c_rows([large], None, approximate=True) and not imagenet_c_rows([large], None, approximate=False)
+    assert choose_baseline([large], None, imagenet_c=True) is None
+    with pytest.raises(InputError, match="all five severities, 2, 4, 5 missing"):
+        choose_baseline([large], None, imagenet_c=True, severities=(1, 3))
 
 
 def test_alexnet_reference_and_zero_denominators():
     severities = (1, 2, 3, 4, 5)
-    alexnet = alexnet_profile(severities)
+    alexnet = alexnet_profile()
+    assert alexnet.name == "AlexNet (ImageNet-C)" and alexnet_profile(approximate=True).name == "AlexNet (ImageNet-C approx.)"
     assert mean_corruption_error(alexnet, alexnet) == 1.0 == mean_corruption_error(alexnet, alexnet, relative=True)
     half = ErrorProfile("half", ALEXNET_CLEAN_ERROR / 2, {"fog": {s: ALEXNET_ERRORS["fog"] / 2 for s in severities},
                                                          "spatter": {s: 0.9 for s in severities}})
@@ -211,9 +207,15 @@ def test_alexnet_reference_and_zero_denominators():
     assert math.isnan(mean_corruption_error(ErrorProfile("held-out only", 0.1, {"spatter": {1: 0.5}}), alexnet))
     perfect = ErrorProfile("perfect", 0.0, {"fog": {s: 0.0 for s in severities}})
     assert math.isnan(mean_corruption_error(half, perfect))
-    with pytest.raises(BilatError, match="no fog error at severities \\[2, 3, 4, 5\\]"):
-        corruption_errors(half, alexnet_profile((1,)))
+    with pytest.raises(BilatError, match="normalises only CEs over severities 1-5 but half has fog at \\[1, 3\\]"):
+        corruption_errors(dataclasses.replace(half, corrupted={"fog": {1: 0.5, 3: 0.6}}), alexnet)
+    softmax = ErrorProfile("softmax", 0.2, {"fog": {1: 0.4}})
+    with pytest.raises(BilatError, match="no fog error at severities \\[3\\]"):
+        corruption_errors(ErrorProfile("b", 0.1, {"fog": {1: 0.3, 3: 0.5}}), softmax)
+    assert [measure_name(s) for s in (severities, (3, 1, 3), (5,))] == ["mCE", "CE (sev. 1,3)", "CE (sev. 5)"]
     summary = CorruptionSummary("c", "perfect", 1.0, {"weather": 1.0}, {}, 1.0, math.nan, math.nan)
     table = corruption_summary_table([summary], "perfect", "t")
     assert [column.header for column in table.columns][-2:] == ["mCE vs perfect", "rel. mCE vs perfect"]
+    partial = corruption_summary_table([summary], "perfect", "t", measure_name((1, 3)))
+    assert [column.header for column in partial.columns][-2:] == ["CE (sev. 1,3) vs perfect", "rel. CE (sev. 1,3) vs perfect"]
     assert list(table.columns[-2].cells) == list(table.columns[-1].cells) == ["n/a"]

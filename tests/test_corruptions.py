@@ -4,14 +4,18 @@ tables) and 128 px (ImageNet-C tables)."""
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import matplotlib.image
+import numpy as np
 import pytest
+import scipy.ndimage
 import scipy.stats
 import torch
 import torch.nn.functional as F
 from matplotlib import cbook
+from PIL import Image
 
 from robustbench_bilateral.corruptions import (
     CORRUPTIONS,
@@ -24,6 +28,8 @@ from robustbench_bilateral.corruptions import (
     regime_for,
     resolve_corruptions,
 )
+from robustbench_bilateral.corruptions.digital import box_resize_matrix
+from robustbench_bilateral.corruptions.filters import arange_factors, clipped_zoom, shuffle_order
 from robustbench_bilateral.corruptions.jpeg import jpeg_round_trip
 from robustbench_bilateral.corruptions.noise import poisson_quantile
 from robustbench_bilateral.corruptions.preview import (
@@ -33,6 +39,7 @@ from robustbench_bilateral.corruptions.preview import (
     preview_grid,
     save_preview_png,
 )
+from robustbench_bilateral.corruptions.severity import level
 from robustbench_bilateral.data.fmnist import read_idx
 from robustbench_bilateral.errors import FieldError
 from robustbench_bilateral.paths import fmnist_dir
@@ -53,17 +60,18 @@ NOT_GROWING: dict[tuple[str, str], tuple[int, ...]] = {
     ("fmnist", "glass_blur"): (2, 4),
     ("rgb32", "glass_blur"): (2, 4),
     ("rgb128", "glass_blur"): (1, 3, 4),
-    # Frost rows 3 -> 4 darken the image (0.9 -> 0.85) under the same frost weight: partly cancels.
+    # Frost rows 3 -> 4 darken the image (0.9 -> 0.85, ImageNet-C 0.7 -> 0.65) under the same frost weight.
     ("fmnist", "frost"): (3,),
     ("rgb32", "frost"): (3,),
+    ("rgb128", "frost"): (3,),
     # CIFAR-10-C: the affine shift (8 % -> 3 % of the side) shrinks faster than the elastic part grows.
     ("fmnist", "elastic_transform"): (1, 2, 3, 4),
     ("rgb32", "elastic_transform"): (1, 2, 3, 4),
-    # ImageNet-C: rows 1-2 are a large smooth warp, rows 3-5 a small local one.
-    ("rgb128", "elastic_transform"): (2,),
-    # Water (rows 1-3) brightens whole drops; mud (rows 4-5) covers only their opaque cores.
+    # Water (rows 1-3) brightens whole drops; mud (rows 4-5) covers only their opaque cores (on
+    # the light Fashion-MNIST background brown shows less than turquoise).
     ("fmnist", "spatter"): (3,),
-    ("rgb32", "spatter"): (3,),
+    # ImageNet-C water rows 2 -> 3 smooth less (sigma 3 -> 2 px) and paint fainter (0.6 -> 0.5): smaller drops.
+    ("rgb128", "spatter"): (2,),
     # Rows 1-2 desaturate (x0.3, x0.1), row 3 saturates (x1.5 or x2).
     ("rgb32", "saturate"): (2,),
     ("rgb128", "saturate"): (2,),
@@ -188,8 +196,67 @@ def test_corruptions_run_on_the_images_device():
 
 
 def test_severity_table_rule():
-    assert regime_for(28, 28).name == regime_for(127, 500).name == "cifar-10-c"
+    assert regime_for(28, 28).name == regime_for(47, 500).name == "cifar-10-c"
+    assert regime_for(48, 48).name == regime_for(127, 500).name == "tiny-imagenet-c"
     assert regime_for(128, 128).name == regime_for(224, 300).name == "imagenet-c"
+
+
+@pytest.mark.parametrize("size, fraction, reference", [(28, 0.85, 32), (47, 0.85, 32), (48, 0.7, 64), (127, 0.7, 64), (128, 0.4, 224)])
+def test_each_size_reads_its_regimes_table(size, fraction, reference):
+    entry = CORRUPTIONS.get("pixelate")
+    assert level(entry.small, entry.medium, entry.large, 3, torch.zeros(1, 3, size, 300)) == (fraction, size / reference)
+
+
+def test_a_corruption_without_a_medium_table_reads_the_small_one_from_48_px():
+    entry = Corruption("posterize", "digital", _posterize, (6, 5, 4, 3, 2), (5, 4, 3, 2, 1), is_random=False)
+    images = _photo(PHOTOS[0], 64)[None]
+    assert torch.equal(entry(images, 1, ExampleRNG(SEED, [0])), (images * 64).floor() / 64)
+
+
+@pytest.mark.parametrize("source, target", [(32, 30), (32, 20), (30, 32), (224, 56), (56, 224), (64, 45), (28, 26)])
+def test_box_resize_matches_pillow(source, target):
+    column = np.random.default_rng(source * target).random((source, 3), dtype=np.float32)
+    expected = np.asarray(Image.fromarray(column, mode="F").resize((3, target), Image.BOX))
+    ours = box_resize_matrix(source, target).float() @ torch.from_numpy(column)
+    np.testing.assert_allclose(ours.numpy(), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("stop, step", [(1.06, 0.01), (1.11, 0.01), (1.16, 0.01), (1.21, 0.02), (1.26, 0.02), (1.31, 0.03)])
+def test_zoom_factors_are_numpys_arange(stop, step):
+    assert arange_factors(1.0, stop, step) == np.arange(1, stop, step).tolist()
+
+
+def test_zoom_factor_lists_end_where_arange_ends():
+    assert len(arange_factors(1.0, 1.11, 0.01)) == 12 and len(arange_factors(1.0, 1.06, 0.01)) == 7
+
+
+@pytest.mark.parametrize("size, factor", [(32, 1.05), (32, 1.25), (28, 1.13), (224, 1.11), (224, 1.3), (64, 1.2)])
+def test_clipped_zoom_matches_scipy_zoom_of_the_whole_pixel_crop(size, factor):
+    image = _photo(PHOTOS[1], size)
+    crop = math.ceil(size / factor)
+    top = (size - crop) // 2
+    zoomed = scipy.ndimage.zoom(image[:, top : top + crop, top : top + crop].double().numpy(), (1, factor, factor), order=1)
+    trim = (zoomed.shape[1] - size) // 2
+    expected = torch.from_numpy(zoomed[:, trim : trim + size, trim : trim + size])
+    torch.testing.assert_close(clipped_zoom(image.double()[None], factor)[0], expected, atol=1e-9, rtol=0)
+
+
+def test_glass_shuffle_is_the_references_sequential_swap_statement_on_rgb_arrays():
+    height, width, delta = 9, 11, 2
+    generator = torch.Generator().manual_seed(3)
+    visits = (height - 2 * delta) * (width - 2 * delta)
+    offsets = torch.randint(-delta, delta, (2, 3, visits, 2), generator=generator)
+    order = shuffle_order(offsets, height, width, delta)
+    for example in range(2):
+        pixels = np.arange(height * width).reshape(height, width, 1)
+        for passed in range(3):
+            visit = 0
+            for h in range(height - delta, delta, -1):
+                for w in range(width - delta, delta, -1):
+                    dy, dx = offsets[example, passed, visit].tolist()
+                    pixels[h, w], pixels[h + dy, w + dx] = pixels[h + dy, w + dx], pixels[h, w]
+                    visit += 1
+        assert order[example].tolist() == pixels.reshape(-1).tolist()
 
 
 @pytest.mark.parametrize("severity", [0, 6, 2.0, True, -1])

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from report_rows import stored_cell_count
 
 from cli.main import cli
 from robustbench_bilateral.checkpoint import save_checkpoint
@@ -159,13 +160,6 @@ def worker_pid(launcher: int, rank: int) -> int:
     raise AssertionError(f"no rank {rank} worker under {launcher}")
 
 
-def stored_cells(store: Path) -> int:
-    """Finished cells in ``store`` (0 before it exists), read without writing."""
-    if not store.exists():
-        return 0
-    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as connection:
-        return connection.execute("SELECT count(*) FROM cells").fetchone()[0]
-
 
 def test_a_killed_rank_stops_the_run_with_one_line_and_the_rerun_resumes(smoke_checkpoints, tmp_path):
     checkpoints = [smoke_checkpoints["softmax"], smoke_checkpoints["bilateral"]]
@@ -173,7 +167,7 @@ def test_a_killed_rank_stops_the_run_with_one_line_and_the_rerun_resumes(smoke_c
     out = tmp_path / "sharded"
     store = out / "grid" / "results.sqlite"
     run = two_ranks(out, spec)
-    while stored_cells(store) < 2 and run.poll() is None:  # the first cell and its clean reference
+    while stored_cell_count(store) < 2 and run.poll() is None:  # the first cell and its clean reference
         time.sleep(0.05)
     os.kill(worker_pid(run.pid, 1), signal.SIGKILL)
     killed = time.perf_counter()

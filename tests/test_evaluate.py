@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from report_rows import stored_rows
 
 from cli.main import cli
 from robustbench_bilateral.checkpoint import read_metadata
@@ -20,7 +21,6 @@ from robustbench_bilateral.engine import Threat
 from robustbench_bilateral.enums import ThreatFamily
 from robustbench_bilateral.errors import InputError
 from robustbench_bilateral.evaluation import plan_cells, run_cells
-from robustbench_bilateral.results import ResultStore
 from robustbench_bilateral.sources import describe_checkpoint
 from robustbench_bilateral.threats import build_threat
 
@@ -29,11 +29,6 @@ N_NOISY = 64
 
 def invoke(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
-def stored_rows(out: Path, run: str):
-    with ResultStore.for_run(out, run) as store:
-        return store.rows()
 
 
 def comparable(rows):

@@ -11,6 +11,7 @@ import pandas as pd
 from report_rows import FGSM, PGD, perplexity_row, row, store_rows
 
 from robustbench_bilateral.attacks.language import EmbeddingAttack
+from robustbench_bilateral.enums import ThreatFamily
 from robustbench_bilateral.models.lm import create_lm
 from robustbench_bilateral.report import build_report, comparison_frame, write_report
 from robustbench_bilateral.results.export import tidy_frame
@@ -28,7 +29,7 @@ def glossary() -> dict[str, str]:
 
 
 def every_threat_rows() -> list:
-    """One row per registered threat with every declared parameter set, plus a language row with context."""
+    """One row per registered threat with every declared parameter set, a pre-rendered corruption row and a language row with context."""
     rows = []
     for index, name in enumerate(THREATS):
         cls = THREATS.get(name)
@@ -39,6 +40,8 @@ def every_threat_rows() -> list:
         if isinstance(threat, EmbeddingAttack):  # the absolute radii its rows get from the model
             params = {**params, **threat.absolute(create_lm(vocab_size=10, context_length=8, embed_dim=8, depth=1, num_heads=2))}
         rows.append(row(f"t{index}", "softmax", name, params, 0.5, threat_family=threat.family))
+    rows.append(row("pre", "softmax", "corruption", {"corruption": "fog", "severity": 1, "rendered": "npy:C"}, 0.5,
+                    threat_family=ThreatFamily.CORRUPTION))
     rows.append(replace(perplexity_row("lm", "softmax", "clean", {"context": 64, "stride": 1}, 80.0), windows=12))
     return rows
 

@@ -9,6 +9,7 @@ import pytest
 import timm
 import torch
 from click.testing import CliRunner
+from report_rows import stored_rows
 
 import robustbench_bilateral as rb
 from cli.main import cli
@@ -48,11 +49,6 @@ def evaluate(out: Path, *args: str):
 
 def own_model(*extra: str) -> list[str]:
     return ["--model", TIMM_NAME, "--model-kwargs", KWARGS_TEXT, *extra]
-
-
-def stored_rows(out: Path, run: str = "main"):
-    with ResultStore.for_run(out, run) as store:
-        return store.rows()
 
 
 def stored_predictions(out: Path, cell_key: str) -> torch.Tensor:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from report_rows import stored_cell_count
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
@@ -277,7 +278,7 @@ def test_a_signal_stops_with_one_line_and_the_same_command_resumes(smoke_checkpo
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
     store = tmp_path / "main" / "results.sqlite"
-    while process.poll() is None and stored_cells(store) < 1:
+    while process.poll() is None and stored_cell_count(store) < 1:
         time.sleep(0.05)
     process.send_signal(getattr(signal, name))
     _, stderr = process.communicate(timeout=120)
@@ -292,13 +293,3 @@ def test_a_signal_stops_with_one_line_and_the_same_command_resumes(smoke_checkpo
     assert resumed.returncode == 0, resumed.stderr
     with ResultStore(store) as opened:
         assert opened.problems() == [] and len(opened.rows()) == 1 + 2 * 3 * 2
-
-
-def stored_cells(path: Path) -> int:
-    if not path.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
-            return int(connection.execute("SELECT count(*) FROM cells").fetchone()[0])
-    except sqlite3.Error:
-        return 0

@@ -3,23 +3,39 @@
 Defaults follow the paper group's protocol: FGSM one L-inf step;
 PGD 20 steps of size ``0.15 * eps`` from a uniform random start; PGD-L2 likewise in L2; SPSA 40
 iterations, lr 0.01, delta 0.01, 128 samples (``eps`` always passed: torchattacks' own default
-is 0.3); AutoAttack is torchattacks' re-implementation (APGD-CE, APGD-T, FAB-T, Square with its
-own defaults), not the reference code, and says so in its name; Square 5,000 queries, p_init 0.8.
+is 0.3); Square 5,000 queries, p_init 0.8. Two AutoAttacks, both L-inf, both with ``n_classes``
+the model's number of classes (its output width, filled in when a run is planned and recorded):
+
+- ``autoattack``: the reference code (Croce & Hein's, the ``pyautoattack`` package), standard
+  version: APGD-CE (``n_iter`` 100 iterations, ``n_restarts`` 1), APGD-T (targeted DLR loss,
+  ``n_target_classes`` = min(9, n_classes - 1) targets, 100 iterations, 1 restart), FAB-T (the
+  same targets, 100 iterations) and Square (``n_queries`` 5,000), each run on the examples the
+  ones before left correct. Every budget is a parameter recorded on the rows, together with the
+  attacks that ran (``attacks``): APGD-T's targeted DLR loss reads the four largest logits, so a
+  model of fewer than 4 classes runs APGD-CE, FAB-T and Square. The reference code's own
+  logging (its checks' warnings included) is kept off the terminal; ``results.sanity`` and
+  ``engine.model_checks`` check the rows instead.
+- ``autoattack-torchattacks``: torchattacks' re-implementation (APGD-CE, APGD-T, FAB-T, Square
+  with its own defaults: fewer iterations, ``n_classes - 1`` targets), not the reference code,
+  and says so in its name; its APGD-T always runs, so it refuses a model of fewer than 4 classes.
 
 Attacks are untargeted; ``labels="true"`` attacks the ground truth, ``labels="pred"`` the
 model's clean prediction (the paper group's choice). Accuracy is always against the ground truth.
 Random parts of torchattacks (random starts, SPSA samples) draw from torch's global generator,
 which each batch seeds with ``example_seed(seed, index of its first example)`` inside
 ``torch.random.fork_rng``; AutoAttack and Square reseed that generator themselves and get the same
-batch seed as their ``seed``. Rows are reproducible for a given batch size, and rows of attacks
+batch seed as their ``seed`` (the reference AutoAttack reseeds it before each of its attacks).
+Rows are reproducible for a given batch size, and rows of attacks
 with random parts record it (``batch_size``: the attack runs in batches of its own when set, else
-of the run's, which ``EvaluationSpec.validate`` fills in). torchattacks is imported when an attack is first
-built, not with this module.
+of the run's, which ``EvaluationSpec.validate`` fills in). torchattacks and pyautoattack are imported
+when an attack is first built, not with this module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -45,11 +61,35 @@ COMMON: tuple[Param, ...] = (EPS, SPACE, LABELS)
 """Parameters of every attack; one with random parts adds ``BATCH_SIZE`` after its own."""
 
 
+DLR_TARGETED_CLASSES = 4
+"""APGD-T's targeted DLR loss reads the four largest logits: the fewest classes it runs on."""
+N_CLASSES = Param("n_classes", int, None, "classes of the model (None: its output width, filled in when a run is planned)",
+                  minimum=2, none_allowed=True)
+
+
 def _torchattacks() -> ModuleType:
     """The torchattacks package, imported on first use."""
     import torchattacks
 
     return torchattacks
+
+
+def _pyautoattack() -> ModuleType:
+    """The pyautoattack package (the reference AutoAttack), imported on first use."""
+    import pyautoattack
+
+    return pyautoattack
+
+
+def output_classes(model: nn.Module, images: torch.Tensor, declared: int | None) -> int:
+    """The number of classes of ``model``: the width of its logits on ``images[:1]``; a ``declared``
+    ``n_classes`` that differs is a ``FieldError``."""
+    with torch.no_grad():
+        width = int(model(images[:1]).shape[-1])
+    if declared is not None and declared != width:
+        raise FieldError("n_classes", f"is {declared} but the model outputs {width} classes: leave n_classes out "
+                                      "(it is the model's output width)")
+    return width
 
 
 class VisionAttack(Threat):
@@ -164,13 +204,127 @@ class AutoAttack(VisionAttack):
     parameters = (
         *COMMON,
         Param("version", str, "standard", "torchattacks' attack set", choices=("standard", "plus", "rand")),
-        Param("n_classes", int, 10, "number of classes of the model", minimum=2),
+        N_CLASSES,
         BATCH_SIZE,
     )
 
+    def complete(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Adds ``norm``; a model of fewer than 4 classes is a ``FieldError`` (``few_classes``)."""
+        values = super().complete(values)
+        if values["n_classes"] is not None:
+            few_classes(values["n_classes"])
+        return values
+
     def make(self, model, scale, seed):
-        return _torchattacks().AutoAttack(model, norm="Linf", eps=self.params["eps"] * scale, version=self.params["version"],
-                                          n_classes=self.params["n_classes"], seed=seed)
+        def attack(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+            classes = few_classes(output_classes(model, images, self.params["n_classes"]))
+            run = _torchattacks().AutoAttack(model, norm="Linf", eps=self.params["eps"] * scale,
+                                             version=self.params["version"], n_classes=classes, seed=seed)
+            return run(images, labels)
+
+        return attack
+
+
+def few_classes(classes: int) -> int:
+    """``classes`` if torchattacks' AutoAttack runs on that many: its APGD-T always uses the targeted DLR
+    loss, which needs ``DLR_TARGETED_CLASSES`` (4); fewer is a ``FieldError`` pointing to the reference."""
+    if classes < DLR_TARGETED_CLASSES:
+        raise FieldError("n_classes", f"the model has {classes} classes, too few for torchattacks' AutoAttack (its APGD-T "
+                                      f"needs {DLR_TARGETED_CLASSES}): use autoattack, the reference, which runs without APGD-T")
+    return classes
+
+
+STANDARD_ATTACKS = ("apgd-ce", "apgd-t", "fab-t", "square")
+"""The reference AutoAttack's standard version, in the order it runs them."""
+MAX_TARGETS = 9
+
+
+def reference_attacks(classes: int | None) -> list[str]:
+    """The attacks of the standard version that run on a model of ``classes`` classes (all when unknown)."""
+    if classes is not None and classes < DLR_TARGETED_CLASSES:
+        return [name for name in STANDARD_ATTACKS if name != "apgd-t"]
+    return list(STANDARD_ATTACKS)
+
+
+def target_classes(classes: int, given: int | None) -> int:
+    """Targets of APGD-T and FAB-T: ``given``, else ``min(9, classes - 1)`` (the standard 9 where the
+    model has them); more than the ``classes - 1`` other classes is a ``FieldError``."""
+    if given is None:
+        return min(MAX_TARGETS, classes - 1)
+    if given > classes - 1:
+        raise FieldError("n_target_classes", f"{given} is more than the {classes - 1} other classes of a model of {classes} "
+                                             "classes: leave it out (min(9, n_classes - 1))")
+    return given
+
+
+class ReferenceAutoAttack(VisionAttack):
+    name = "autoattack"
+    summary = ("AutoAttack, the reference code (Croce & Hein, pyautoattack), L-inf, standard version: APGD-CE, APGD-T, "
+               "FAB-T, Square, every budget recorded.")
+    iteration_param = "n_iter"
+    parameters = (
+        *COMMON,
+        Param("version", str, "standard", "the reference attack set (APGD-CE, APGD-T, FAB-T, Square)", choices=("standard",)),
+        N_CLASSES,
+        Param("n_iter", int, 100, "iterations of APGD-CE, APGD-T and FAB-T", minimum=1),
+        Param("n_target_classes", int, None, "target classes of APGD-T and FAB-T (None: min(9, n_classes - 1))",
+              minimum=1, none_allowed=True),
+        Param("n_queries", int, 5000, "Square's queries per example", minimum=1),
+        Param("n_restarts", int, 1, "restarts of APGD-CE and APGD-T (FAB-T and Square run once, as in the reference)",
+              minimum=1),
+        BATCH_SIZE,
+    )
+
+    def complete(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Adds ``norm`` and the ``attacks`` that run; with ``n_classes`` known, ``n_target_classes``
+        becomes the number of targets that run (``target_classes``)."""
+        values = super().complete(values)
+        classes, targets = values["n_classes"], values["n_target_classes"]
+        if classes is not None:
+            targets = target_classes(classes, targets)
+        return {**values, "n_target_classes": targets, "attacks": reference_attacks(classes)}
+
+    def make(self, model, scale, seed):
+        def attack(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+            classes = output_classes(model, images, self.params["n_classes"])
+            targets = target_classes(classes, self.params["n_target_classes"])
+            adversary = _pyautoattack().AutoAttack(model, norm="Linf", eps=self.params["eps"] * scale, version="standard",
+                                                   device=images.device, seed=seed)
+            adversary.attacks_to_run = reference_attacks(classes)
+            for apgd in (adversary.apgd, adversary.apgd_targeted):
+                apgd_iterations(apgd, self.params["n_iter"])
+                apgd.n_restarts = self.params["n_restarts"]
+            adversary.fab.n_iter = self.params["n_iter"]
+            adversary.apgd_targeted.n_target_classes = adversary.fab.n_target_classes = targets
+            adversary.square.n_queries = self.params["n_queries"]
+            with quiet(adversary.logger):
+                adversarial, _ = adversary.run_standard_evaluation(images, labels, batch_size=len(images))
+            return adversarial
+
+        return attack
+
+
+def apgd_iterations(apgd: Any, n_iter: int) -> None:
+    """Set the iterations of a reference APGD attack and the step-size checkpoints that follow from them
+    (Croce & Hein 2020, section 3.2): the first check after ``0.22 n_iter`` iterations, the interval
+    between checks shrinking by ``0.03 n_iter`` down to ``0.06 n_iter`` (each at least 1). The package
+    derives them when the attack is built, at 100 iterations."""
+    apgd.n_iter = apgd.n_iter_orig = n_iter
+    apgd.n_iter_2 = max(int(0.22 * n_iter), 1)
+    apgd.n_iter_min = max(int(0.06 * n_iter), 1)
+    apgd.size_decr = max(int(0.03 * n_iter), 1)
+
+
+@contextlib.contextmanager
+def quiet(logger: logging.Logger) -> Iterator[None]:
+    """Nothing ``logger`` (the reference AutoAttack's: its checks' warnings, its progress) emits reaches
+    a handler while the block runs (with no handler configured, Python would print its warnings)."""
+    disabled = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = disabled
 
 
 class Square(VisionAttack):

@@ -3,7 +3,7 @@ batched torch operations on (N, C, H, W) images in [0, 1].
 
 Every random draw comes from an ``ExampleRNG``, so an example's corrupted image depends only on
 (seed, example index), not on the batch it sits in. Each corruption is declared once, in its
-group module next to its function, with its flags and both severity tables (``entry``); which
+group module next to its function, with its flags and its severity tables (``entry``); which
 table serves an image size is stated in ``severity``. The registries are filled here, in the
 order ``all`` lists them: the 15 ImageNet-C corruptions by group, then the 4 held out.
 """
@@ -17,7 +17,7 @@ from robustbench_bilateral.corruptions.registry import (
     apply_noise,
     resolve_corruptions,
 )
-from robustbench_bilateral.corruptions.severity import IMAGENET_MIN_SIZE, SEVERITIES, Level, regime_for
+from robustbench_bilateral.corruptions.severity import IMAGENET_MIN_SIZE, SEVERITIES, TINY_IMAGENET_MIN_SIZE, Level, regime_for
 
 for _corruption in (
     *(noise.gaussian_noise, noise.shot_noise, noise.impulse_noise),
@@ -36,6 +36,7 @@ __all__ = [
     "IMAGENET_MIN_SIZE",
     "NOISES",
     "SEVERITIES",
+    "TINY_IMAGENET_MIN_SIZE",
     "Corruption",
     "Level",
     "Noise",

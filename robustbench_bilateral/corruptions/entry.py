@@ -1,8 +1,8 @@
 """The entries of the corruption and noise registries, each declared once next to its function.
 
-A corruption carries its group, its flags and both severity tables, five rows each (row k for
-severity k + 1): ``small`` serves images under ``IMAGENET_MIN_SIZE`` px, ``large`` the rest
-(``severity``). Its function gets ``level = (row, scale)``, the row for the batch's image size
+A corruption carries its group, its flags and its severity tables, five rows each (row k for
+severity k + 1): ``small`` (CIFAR-10-C), optional ``medium`` (Tiny-ImageNet-C) and ``large``
+(ImageNet-C); ``severity`` states which image sizes each serves. Its function gets ``level = (row, scale)``, the row for the batch's image size
 and the pixel scale for the row's [px] entries::
 
     @corruption("digital", is_random=False, held_out=True, small=(6, 5, 4, 3, 2), large=(5, 4, 3, 2, 1))
@@ -32,7 +32,8 @@ NoiseFn = Callable[[torch.Tensor, float, ExampleRNG], torch.Tensor]
 
 @dataclass(frozen=True)
 class Corruption:
-    """One common corruption: ``fn(images, level, rng)`` with ``level`` from ``small`` or ``large``.
+    """One common corruption: ``fn(images, level, rng)`` with ``level`` from ``small``, ``medium``
+    (None: ``small`` serves its sizes too) or ``large``.
 
     ``is_random``: it draws from the rng (otherwise the output depends on the images only);
     ``held_out``: outside the 15 of ImageNet-C (set ``held-out``, not ``imagenet-c``);
@@ -48,24 +49,34 @@ class Corruption:
     is_random: bool
     held_out: bool = False
     colour_only: bool = False
+    medium: tuple | None = None
 
     def __post_init__(self) -> None:
         if self.group not in GROUPS:
             raise FieldError("group", f"corruption {self.name!r} has group {self.group!r}: use one of {', '.join(GROUPS)}")
-        for field, table in (("small", self.small), ("large", self.large)):
+        for field, table in (("small", self.small), ("medium", self.medium), ("large", self.large)):
+            if field == "medium" and table is None:
+                continue
             if not isinstance(table, tuple) or len(table) != len(SEVERITIES):
                 raise FieldError(field, f"corruption {self.name!r} needs a tuple of 5 rows, one per severity 1-5, got {table!r}")
 
     def __call__(self, images: torch.Tensor, severity: int, rng: ExampleRNG) -> torch.Tensor:
-        """The images at ``severity`` (1..5): ``fn(images, level(small, large, severity, images), rng)``."""
-        return self.fn(images, level(self.small, self.large, severity, images), rng)
+        """The images at ``severity`` (1..5): ``fn(images, level(small, medium, large, severity, images), rng)``."""
+        return self.fn(images, level(self.small, self.medium, self.large, severity, images), rng)
 
 
 def corruption(
-    group: str, *, small: tuple, large: tuple, is_random: bool, held_out: bool = False, colour_only: bool = False
+    group: str,
+    *,
+    small: tuple,
+    large: tuple,
+    is_random: bool,
+    held_out: bool = False,
+    colour_only: bool = False,
+    medium: tuple | None = None,
 ) -> Callable[[CorruptionFn], Corruption]:
     """Decorator: the ``Corruption`` named after the decorated function, with these tables and flags."""
-    return lambda fn: Corruption(fn.__name__, group, fn, small, large, is_random, held_out, colour_only)
+    return lambda fn: Corruption(fn.__name__, group, fn, small, large, is_random, held_out, colour_only, medium)
 
 
 @dataclass(frozen=True)

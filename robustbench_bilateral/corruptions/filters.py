@@ -138,9 +138,73 @@ def directional_blur(images: torch.Tensor, radius: float, sigma: float, angles: 
     return shift_sum(images, weights, offsets)
 
 
-def zoom_centre(images: torch.Tensor, factor: float) -> torch.Tensor:
-    """Magnify by ``factor`` >= 1 about the image centre, keeping the size (bilinear)."""
-    n, c, height, width = images.shape
-    theta = torch.tensor([[1 / factor, 0.0, 0.0], [0.0, 1 / factor, 0.0]]).to(images)
-    grid = F.affine_grid(theta.expand(n, 2, 3), [n, c, height, width], align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+def arange_factors(start: float, stop: float, step: float) -> list[float]:
+    """The values of ``np.arange(start, stop, step)`` as NumPy computes them: ``ceil((stop - start)
+    / step)`` values ``start + k d`` with ``d = (start + step) - start``."""
+    count = max(0, math.ceil((stop - start) / step))
+    delta = (start + step) - start
+    return [start + k * delta for k in range(count)]
+
+
+@lru_cache(maxsize=256)
+def _zoom_matrix(size: int, factor: float) -> torch.Tensor:
+    crop = math.ceil(size / factor)
+    top = (size - crop) // 2
+    zoomed = round(crop * factor)
+    trim = (zoomed - size) // 2
+    spacing = (crop - 1) / (zoomed - 1) if zoomed > 1 else 0.0
+    source = top + (torch.arange(size, dtype=torch.float64) + trim) * spacing
+    low = source.floor().clamp(top, top + crop - 1)
+    fraction = source - low
+    high = (low + 1).clamp(max=top + crop - 1)
+    matrix = torch.zeros(size, size, dtype=torch.float64)
+    rows = torch.arange(size)
+    matrix.index_put_((rows, low.long()), 1.0 - fraction, accumulate=True)
+    matrix.index_put_((rows, high.long()), fraction, accumulate=True)
+    return matrix
+
+
+def zoom_matrix(size: int, factor: float) -> torch.Tensor:
+    """(size, size) matrix of ImageNet-C's ``clipped_zoom`` along one axis, ``factor`` >= 1.
+
+    Crop ``c = ceil(size / factor)`` px starting at ``(size - c) // 2`` (whole pixels), magnify
+    to ``round(c factor)`` px by linear interpolation with the end pixels' centres kept in place
+    (SciPy ``zoom``, order 1: output pixel o reads crop position ``o (c - 1) / (round(c factor) - 1)``)
+    and keep ``size`` px from ``(round(c factor) - size) // 2`` on.
+    """
+    return _zoom_matrix(int(size), float(factor))
+
+
+def clipped_zoom(images: torch.Tensor, factor: float) -> torch.Tensor:
+    """``Z_H @ x @ Z_W^T`` with ``zoom_matrix``: a centre crop of (N, C, H, W) images magnified by
+    ``factor`` back to (H, W)."""
+    height, width = images.shape[-2:]
+    return zoom_matrix(height, factor).to(images) @ images @ zoom_matrix(width, factor).to(images).T
+
+
+def shuffle_order(offsets: torch.Tensor, height: int, width: int, delta: int) -> torch.Tensor:
+    """Where each pixel comes from after ImageNet-C's sequential local shuffle: (N, H W) indices
+    into the flattened (H, W) image.
+
+    Pass after pass, the pixels ``(h, w)`` with ``delta < h <= H - delta`` and
+    ``delta < w <= W - delta`` are visited from the bottom right, row by row, and each takes the
+    current content of the pixel at ``(h + dy, w + dx)``; offsets: integer (N, passes, visits, 2)
+    as (dy, dx), each in ``[-delta, delta - 1]``. The reference writes this as a swap,
+    ``x[h, w], x[h', w'] = x[h', w'], x[h, w]``, but on an (H, W, 3) array the right side holds
+    views, so ``x[h', w']`` gets back its own value: a copy, through which a pixel can travel
+    several steps in one pass and be duplicated. The visits only move pixel positions, so they
+    are applied to an index list (one per example, in plain Python: each depends on the ones
+    before) and the image is gathered once.
+    """
+    rows = torch.arange(height - delta, delta, -1)
+    cols = torch.arange(width - delta, delta, -1)
+    visited = (rows.view(-1, 1) * width + cols.view(1, -1)).reshape(-1)
+    sources = visited + offsets[..., 0] * width + offsets[..., 1]
+    here_list, orders = visited.tolist(), []
+    for example in sources.tolist():
+        order = list(range(height * width))
+        for passed in example:
+            for here, there in zip(here_list, passed):
+                order[here] = order[there]
+        orders.append(order)
+    return torch.tensor(orders, dtype=torch.long).view(len(orders), height * width)

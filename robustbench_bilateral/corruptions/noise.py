@@ -82,14 +82,15 @@ def poisson_quantile(rate: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     return counts.index_copy_(0, positive, count).view(rate.shape)
 
 
-@corruption("noise", is_random=True, small=(0.04, 0.06, 0.08, 0.09, 0.10), large=(0.08, 0.12, 0.18, 0.26, 0.38))
+@corruption("noise", is_random=True, small=(0.04, 0.06, 0.08, 0.09, 0.10),
+            medium=(0.04, 0.08, 0.12, 0.15, 0.18), large=(0.08, 0.12, 0.18, 0.26, 0.38))
 def gaussian_noise(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Tensor:
     """Additive Gaussian noise; table: sigma (CIFAR-10-C .04-.10, ImageNet-C .08-.38)."""
     sigma, _ = level
     return additive_gaussian(images, sigma, rng)
 
 
-@corruption("noise", is_random=True, small=(500, 250, 100, 75, 50), large=(60, 25, 12, 5, 3))
+@corruption("noise", is_random=True, small=(500, 250, 100, 75, 50), medium=(250, 100, 50, 30, 15), large=(60, 25, 12, 5, 3))
 def shot_noise(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Tensor:
     """Photon noise ``clip(Poisson(lambda x) / lambda, 0, 1)``; table: photons per unit intensity lambda."""
     photons, _ = level
@@ -97,13 +98,15 @@ def shot_noise(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Ten
     return (counts / photons).to(images.dtype).clamp(0.0, 1.0)
 
 
-@corruption("noise", is_random=True, small=(0.01, 0.02, 0.03, 0.05, 0.07), large=(0.03, 0.06, 0.09, 0.17, 0.27))
+@corruption("noise", is_random=True, small=(0.01, 0.02, 0.03, 0.05, 0.07),
+            medium=(0.01, 0.02, 0.05, 0.08, 0.14), large=(0.03, 0.06, 0.09, 0.17, 0.27))
 def impulse_noise(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Tensor:
     """Salt-and-pepper noise; table: the fraction of values replaced."""
     return salt_pepper(images, level.row, rng)
 
 
-@corruption("noise", is_random=True, held_out=True, small=(0.06, 0.1, 0.12, 0.16, 0.2), large=(0.15, 0.2, 0.35, 0.45, 0.6))
+@corruption("noise", is_random=True, held_out=True, small=(0.06, 0.1, 0.12, 0.16, 0.2),
+            medium=(0.15, 0.2, 0.25, 0.3, 0.35), large=(0.15, 0.2, 0.35, 0.45, 0.6))
 def speckle_noise(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Tensor:
     """Multiplicative noise ``clip(x + x sigma z, 0, 1)``, z standard normal; table: sigma."""
     sigma, _ = level

@@ -2,7 +2,7 @@
 name resolution and checked entry points.
 
 Images are float (N, C, H, W) tensors in [0, 1] with C = 1 or 3, on any device; outputs keep
-shape, dtype and device. The severity tables were made for 32 px and 224 px images; sizes from
+shape, dtype and device. The severity tables were made for 32, 64 and 224 px images; sizes from
 28 px up are what they are meant for, and ``MIN_SIZE`` = 8 px (one JPEG block, the 8x8 digits
 set) is the smallest accepted.
 """

@@ -1,18 +1,10 @@
-"""Procedural textures for fog and frost, one per example, drawn from the ``ExampleRNG``."""
+"""The plasma fractal of fog, one per example, drawn from the ``ExampleRNG``."""
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from robustbench_bilateral.rng import ExampleRNG
-
-FROST_TINT = (217, 237, 255)
-FROST_RIDGE_POWER = 4
-FROST_OCTAVE_DECAY = 0.8
-FROST_FIRST_CELLS = 4
-FROST_HAZE = 0.3
-FROST_HAZE_DECAY = 2.0
 
 
 def _fractal_size(height: int, width: int) -> int:
@@ -56,30 +48,3 @@ def plasma_fractal(rng: ExampleRNG, height: int, width: int, decay: float) -> to
     low = maps.amin(dim=(1, 2), keepdim=True)
     high = maps.amax(dim=(1, 2), keepdim=True)
     return ((maps - low) / (high - low).clamp_min(1e-12)).float()
-
-
-def _smooth_noise(rng: ExampleRNG, height: int, width: int, cells: int) -> torch.Tensor:
-    """Uniform values on a (cells + 1)^2 lattice, bicubically interpolated to (N, height, width)."""
-    lattice = rng.rand(1, cells + 1, cells + 1)
-    smooth = F.interpolate(lattice, size=(height, width), mode="bicubic", align_corners=True)
-    return smooth[:, 0].clamp(0.0, 1.0)
-
-
-def frost_texture(rng: ExampleRNG, height: int, width: int) -> torch.Tensor:
-    """Ice-crystal textures (N, height, width) in [0, 1], to be tinted with ``FROST_TINT``.
-
-    Ridged multi-octave noise: octave k interpolates uniform noise on a lattice of
-    ``4 * 2^k`` cells per side (octaves while the cells stay >= 2 px) and folds it into thin bright
-    ridges ``(1 - |2n - 1|)^4`` where it crosses 1/2; octaves are summed with weights ``0.8^k``
-    and scaled to peak 1, giving a web of crystal edges at every scale. A plasma fractal (decay
-    2) adds patchy rime: ``t = 0.7 ridges + 0.3 plasma``; the mean of t is about 0.35-0.4.
-    """
-    ridges = torch.zeros(len(rng), height, width, device=rng.device)
-    cells, weight = FROST_FIRST_CELLS, 1.0
-    while cells == FROST_FIRST_CELLS or cells <= min(height, width) // 2:
-        noise = _smooth_noise(rng, height, width, cells)
-        ridges += weight * (1.0 - (2.0 * noise - 1.0).abs()).pow(FROST_RIDGE_POWER)
-        cells, weight = 2 * cells, weight * FROST_OCTAVE_DECAY
-    ridges = ridges / ridges.amax(dim=(1, 2), keepdim=True).clamp_min(1e-12)
-    haze = plasma_fractal(rng, height, width, FROST_HAZE_DECAY)
-    return (1.0 - FROST_HAZE) * ridges + FROST_HAZE * haze

@@ -2,7 +2,8 @@
 
 Every source is registered in ``SOURCES`` here: the built-in names, and the prefixes of data a
 user brings, ``imagefolder:PATH``, ``npy:PATH``, ``hf:NAME[:CONFIG]``. ``load_source(name)``
-opens one.
+opens one. ``prerendered_set(name)`` opens the pre-rendered corruptions a user's folder holds
+(CIFAR-10-C arrays, ImageNet-C folders), which are never clean splits.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from robustbench_bilateral.data.images import image_tensors
 from robustbench_bilateral.data.meta import DataMeta, DataSource, SourceEntry
 from robustbench_bilateral.data.shakespeare import shakespeare_source
 from robustbench_bilateral.data.small import digits_source, mnist5k_source
-from robustbench_bilateral.data.user import hf_source, imagefolder_source, npy_source
+from robustbench_bilateral.data.user import PrerenderedSet, hf_source, imagefolder_source, npy_source, prerendered_set
 from robustbench_bilateral.errors import InputError
 from robustbench_bilateral.registry import Registry
 
@@ -22,8 +23,10 @@ SOURCES.register("shakespeare", SourceEntry(shakespeare_source, "Shakespeare's 4
 SOURCES.register("mnist5k", SourceEntry(mnist5k_source, "5,000 MNIST digits, 28x28 (tiny, for tests)"))
 SOURCES.register("digits", SourceEntry(digits_source, "1,797 scikit-learn digits, 8x8 (tiny, for tests)"))
 SOURCES.register("imagefolder", SourceEntry(
-    imagefolder_source, "ImageNet-style folders <class>/<picture> (ImageNet val, ImageNet-C)", "PATH"))
-SOURCES.register("npy", SourceEntry(npy_source, "CIFAR-10-C style <name>.npy arrays with labels.npy", "PATH"))
+    imagefolder_source, "ImageNet-style folders <class>/<picture> (ImageNet val); ImageNet-C's "
+                        "<corruption>/<severity>/<class>/<picture> are pre-rendered corruptions", "PATH"))
+SOURCES.register("npy", SourceEntry(
+    npy_source, "<name>.npy arrays with labels.npy; CIFAR-10-C's <corruption>.npy are pre-rendered corruptions", "PATH"))
 SOURCES.register("hf", SourceEntry(hf_source, "a Hugging Face dataset (offline: only when cached)", "NAME[:CONFIG]"))
 
 
@@ -46,8 +49,10 @@ __all__ = [
     "SOURCES",
     "DataMeta",
     "DataSource",
+    "PrerenderedSet",
     "SourceEntry",
     "image_tensors",
     "load_source",
+    "prerendered_set",
     "text_lines",
 ]

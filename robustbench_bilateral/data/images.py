@@ -44,11 +44,24 @@ def image_tensors(
         chosen = preprocessing or _geometry(image_size or first.size[1])
         pixels = _decode_pictures(rows[image_column], chosen)
     else:
-        arrays = rows.with_format("numpy")[:][image_column]  # one batch read, not one per row
-        pixels = torch.from_numpy(np.asarray(arrays, dtype=np.uint8))
-        pixels = pixels.unsqueeze(1) if pixels.dim() == 3 else pixels.permute(0, 3, 1, 2)
+        pixels = channels_first(rows.with_format("numpy")[:][image_column])  # one batch read, not one per row
     labels = torch.as_tensor(np.asarray(rows["label"]), dtype=torch.int64)
     return pixels.float().div_(255.0).contiguous(), labels
+
+
+def channels_first(arrays: np.ndarray) -> torch.Tensor:
+    """uint8 pictures (N, H, W) or (N, H, W, C) as a uint8 tensor (N, C, H, W)."""
+    pixels = torch.from_numpy(np.asarray(arrays, dtype=np.uint8))
+    return pixels.unsqueeze(1) if pixels.dim() == 3 else pixels.permute(0, 3, 1, 2)
+
+
+def centre_crop(pixels: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The centre ``height`` x ``width`` of (N, C, H, W) pictures at least that large: rows from
+    ``(H - height) // 2``, columns from ``(W - width) // 2``; a smaller picture is a ``ValueError``."""
+    top, left = (pixels.shape[-2] - height) // 2, (pixels.shape[-1] - width) // 2
+    if top < 0 or left < 0:
+        raise ValueError(f"pictures of {pixels.shape[-2]}x{pixels.shape[-1]} px are smaller than {height}x{width} px")
+    return pixels[..., top:top + height, left:left + width]
 
 
 def _geometry(size: int) -> Preprocessing:

@@ -12,9 +12,18 @@ Both are ratios (1 = as corruption-sensitive as the reference). A CE whose denom
 NaN, and so is any mCE averaging it; views print NaN as ``n/a``. The mean runs over the
 corruptions evaluated for the model that the reference also has (NaN if none).
 
-The reference is a baseline checkpoint's own rows, or, for ImageNet-sized inputs (>= 224 px),
-AlexNet on ImageNet-C: its severity-averaged errors stand for its error at every severity, so
-``sum_s err_b(s, c) = S * ALEXNET_ERRORS[c]`` over the ``S`` evaluated severities (exact for all 5).
+Rules (``measure_name``, ``alexnet_profile``, ``check_alexnet``):
+
+- The name ``mCE`` belongs to Hendrycks' measure, whose sums run over all five severities: only
+  when every corruption in the mean has severities 1-5. Over fewer severities ``S`` the same
+  formulas are reported as ``CE (sev. S)``, e.g. ``CE (sev. 1,3)``, never as mCE.
+- The reference is AlexNet only for ImageNet-C itself (corruption rows pre-rendered from an
+  ImageNet-C folder, or corruptions rendered on the fly at 224 px with the explicit opt-in
+  ``--imagenet-c-approx``, named ``AlexNet (ImageNet-C approx.)``), and only over all five
+  severities: ``ALEXNET_ERRORS[c]`` is AlexNet's error averaged over severities 1-5, so
+  ``sum_s err_b(s, c) = 5 * ALEXNET_ERRORS[c]`` exactly; anything else is refused.
+- Otherwise the reference is a baseline checkpoint's own rows (by default the softmax checkpoint
+  of the same run), named in the column: ``mCE vs softmax``.
 """
 
 from __future__ import annotations
@@ -23,13 +32,13 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from robustbench_bilateral.corruptions import CORRUPTIONS, GROUPS
+from robustbench_bilateral.corruptions import CORRUPTIONS, GROUPS, SEVERITIES
 from robustbench_bilateral.enums import ThreatFamily
-from robustbench_bilateral.errors import BilatError
+from robustbench_bilateral.errors import BilatError, InputError
 from robustbench_bilateral.results.row import ResultRow
 
 ALEXNET_MIN_SIZE = 224
-"""Input side (px) from which the AlexNet reference applies when no baseline checkpoint is chosen."""
+"""Input side (px) that on-the-fly corruptions need for the approximate AlexNet reference (ImageNet-C's size)."""
 
 ALEXNET_ERRORS: dict[str, float] = {
     "gaussian_noise": 0.886428,
@@ -60,11 +69,15 @@ COLUMN_GROUPS: tuple[str, ...] = (*GROUPS, HELD_OUT)
 
 @dataclass(frozen=True)
 class ErrorProfile:
-    """Top-1 errors of one model: ``clean`` and ``corrupted[corruption][severity]``."""
+    """Top-1 errors of one model: ``clean`` and ``corrupted[corruption][severity]``.
+
+    ``all_severities``: the profile is a reference only for CEs over all five severities (AlexNet's).
+    """
 
     name: str
     clean: float
     corrupted: Mapping[str, Mapping[int, float]]
+    all_severities: bool = False
 
 
 def _accuracy_rows(rows: Iterable[ResultRow], checkpoint_sha256: str) -> list[ResultRow]:
@@ -87,10 +100,30 @@ def error_profile(rows: Iterable[ResultRow], checkpoint_sha256: str) -> ErrorPro
     return ErrorProfile(clean[0].variant, 1.0 - clean[0].value, corrupted)
 
 
-def alexnet_profile(severities: Sequence[int]) -> ErrorProfile:
-    """AlexNet's reference errors: its severity-averaged error at each of ``severities``."""
-    corrupted = {name: {severity: error for severity in severities} for name, error in ALEXNET_ERRORS.items()}
-    return ErrorProfile("AlexNet", ALEXNET_CLEAN_ERROR, corrupted)
+def alexnet_profile(approximate: bool = False) -> ErrorProfile:
+    """AlexNet's reference errors: its severity-averaged error at each of the five severities, so each
+    of its sums is exact; ``approximate`` names it for corruptions rendered on the fly."""
+    corrupted = {name: dict.fromkeys(SEVERITIES, error) for name, error in ALEXNET_ERRORS.items()}
+    name = "AlexNet (ImageNet-C approx.)" if approximate else "AlexNet (ImageNet-C)"
+    return ErrorProfile(name, ALEXNET_CLEAN_ERROR, corrupted, all_severities=True)
+
+
+def check_alexnet(imagenet_c: bool, severities: Iterable[int]) -> None:
+    """An ``InputError`` unless the AlexNet reference applies: ImageNet-C rows (pre-rendered, or the
+    on-the-fly opt-in) at all five severities."""
+    if not imagenet_c:
+        raise InputError("AlexNet's errors are ImageNet-C's: evaluate an ImageNet-C folder (--dataset imagefolder:DIR), "
+                         "add --imagenet-c-approx for on-the-fly corruptions at 224 px, or compare with --baseline CHECKPOINT")
+    missing = sorted(set(SEVERITIES) - set(severities))
+    if missing:
+        raise InputError(f"an AlexNet-normalised mCE needs all five severities, {', '.join(map(str, missing))} missing: "
+                         "pass --severities 1,2,3,4,5 or compare with --baseline CHECKPOINT")
+
+
+def measure_name(severities: Iterable[int]) -> str:
+    """``mCE`` when the evaluated ``severities`` of every corruption are 1-5, else ``CE (sev. S)``."""
+    evaluated = sorted(set(severities))
+    return "mCE" if evaluated == list(SEVERITIES) else f"CE (sev. {','.join(map(str, evaluated))})"
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -101,13 +134,16 @@ def _mean(values: Sequence[float]) -> float:
 def corruption_errors(model: ErrorProfile, reference: ErrorProfile, relative: bool = False) -> dict[str, float]:
     """``CE_c`` (or relative ``CE_c``) for each corruption of ``model`` that ``reference`` has.
 
-    The sums run over the model's severities of ``c``; the reference must have each of them.
-    A zero denominator gives NaN.
+    The sums run over the model's severities of ``c``; the reference must have each of them, and a
+    reference with ``all_severities`` needs all five. A zero denominator gives NaN.
     """
     errors = {}
     for name, by_severity in model.corrupted.items():
         if name not in reference.corrupted:
             continue
+        if reference.all_severities and sorted(by_severity) != list(SEVERITIES):
+            raise BilatError(f"{reference.name} normalises only CEs over severities 1-5 but {model.name} has {name} at "
+                             f"{sorted(by_severity)}: evaluate all five severities or compare with a baseline checkpoint")
         missing = sorted(set(by_severity) - set(reference.corrupted[name]))
         if missing:
             raise BilatError(

@@ -379,13 +379,28 @@ class ResultStore:
             cursor.execute("BEGIN IMMEDIATE")
             found = problems(self._cells(), self._ledger())
             keys = list(dict.fromkeys(problem.cell_key for problem in found if problem.cell_key is not None))
-            for key in keys:
-                for table in ("outcomes", "rows", "cells"):
-                    cursor.execute(f"DELETE FROM {table} WHERE cell_key = ?", (key,))
-            if found:
-                self._write_digests(cursor, [])
+            self._delete(cursor, keys, renew_ledger=bool(found))
             cursor.execute("COMMIT")
         return keys
+
+    def discard(self, keys: Iterable[str]) -> list[str]:
+        """Delete the stored cells among ``keys`` (rows and outcomes with them) and renew the ledger,
+        under the write lock; return the deleted keys. Resuming then computes them again."""
+        with self._transaction() as cursor:
+            cursor.execute("BEGIN IMMEDIATE")
+            stored = {record[0] for record in cursor.execute("SELECT cell_key FROM cells")}
+            deleted = [key for key in dict.fromkeys(keys) if key in stored]
+            self._delete(cursor, deleted, renew_ledger=bool(deleted))
+            cursor.execute("COMMIT")
+        return deleted
+
+    def _delete(self, cursor: sqlite3.Cursor, keys: Sequence[str], *, renew_ledger: bool) -> None:
+        """Delete cells ``keys`` from every table; with ``renew_ledger`` write the ledger of the cells that stay."""
+        for key in keys:
+            for table in ("outcomes", "rows", "cells"):
+                cursor.execute(f"DELETE FROM {table} WHERE cell_key = ?", (key,))
+        if renew_ledger:
+            self._write_digests(cursor, [])
 
 
 def describe(problem: Problem) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from robustbench_bilateral.attacks.vision import output_width
 from robustbench_bilateral.attention import AttentionConfig
 from robustbench_bilateral.checkpoint import LoadedCheckpoint
 from robustbench_bilateral.engine import Cell, Engine, Threat
@@ -120,7 +121,7 @@ def plan_cells(
             raise FieldError("dataset", f"checkpoint {info.path} is for {info.task.value} but dataset '{name}' is "
                                         f"{meta.task.value}: pick a matching dataset")
         reading = window_reading(info, context, stride) if info.task is Task.LANGUAGE_MODELING else (None, None)
-        classes = cache(partial(model_classes, info, sources, name, split))
+        classes = cache(partial(checkpoint_classes, info, sources, name, split))
         for threat, field in zip(threats, fields, strict=True):
             check_threat_fits(threat, info, field)
             threat = with_model_classes(threat, info, field, classes)
@@ -128,17 +129,15 @@ def plan_cells(
     return cells
 
 
-def model_classes(info: CheckpointInfo, sources: Sources, dataset: str, split: str) -> int:
+def checkpoint_classes(info: CheckpointInfo, sources: Sources, dataset: str, split: str) -> int:
     """The number of classes ``K`` of a checkpoint's model, its output width: the ``num_classes`` its
     metadata records (every checkpoint of ``bilat-eval train``), else the width of its logits on the
     first example of the split."""
     recorded = info.meta.get("model", {}).get("kwargs", {}).get("num_classes")
     if isinstance(recorded, int) and not isinstance(recorded, bool):
         return recorded
-    model = sources.load(info.path).model.eval()
     images, _ = sources.split(dataset, split, 1, info.meta)
-    with torch.no_grad():
-        return int(model(images[:1]).shape[-1])
+    return output_width(sources.load(info.path).model.eval(), images)
 
 
 def with_model_classes(threat: Threat, info: CheckpointInfo, field: str, classes: Callable[[], int]) -> Threat:

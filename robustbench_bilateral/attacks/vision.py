@@ -81,15 +81,15 @@ def _pyautoattack() -> ModuleType:
     return pyautoattack
 
 
-def output_classes(model: nn.Module, images: torch.Tensor, declared: int | None) -> int:
-    """The number of classes of ``model``: the width of its logits on ``images[:1]``; a ``declared``
-    ``n_classes`` that differs is a ``FieldError``."""
+def output_width(model: nn.Module, images: torch.Tensor) -> int:
+    """The number of classes of ``model``: the width of its logits on ``images[:1]``."""
     with torch.no_grad():
-        width = int(model(images[:1]).shape[-1])
-    if declared is not None and declared != width:
-        raise FieldError("n_classes", f"is {declared} but the model outputs {width} classes: leave n_classes out "
-                                      "(it is the model's output width)")
-    return width
+        return int(model(images[:1]).shape[-1])
+
+
+def model_classes(model: nn.Module, images: torch.Tensor, declared: int | None) -> int:
+    """``declared`` (the ``n_classes`` a planned run filled in and checked), else ``output_width``."""
+    return declared if declared is not None else output_width(model, images)
 
 
 class VisionAttack(Threat):
@@ -217,7 +217,7 @@ class AutoAttack(VisionAttack):
 
     def make(self, model, scale, seed):
         def attack(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-            classes = few_classes(output_classes(model, images, self.params["n_classes"]))
+            classes = few_classes(model_classes(model, images, self.params["n_classes"]))
             run = _torchattacks().AutoAttack(model, norm="Linf", eps=self.params["eps"] * scale,
                                              version=self.params["version"], n_classes=classes, seed=seed)
             return run(images, labels)
@@ -286,7 +286,7 @@ class ReferenceAutoAttack(VisionAttack):
 
     def make(self, model, scale, seed):
         def attack(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-            classes = output_classes(model, images, self.params["n_classes"])
+            classes = model_classes(model, images, self.params["n_classes"])
             targets = target_classes(classes, self.params["n_target_classes"])
             adversary = _pyautoattack().AutoAttack(model, norm="Linf", eps=self.params["eps"] * scale, version="standard",
                                                    device=images.device, seed=seed)

@@ -45,7 +45,8 @@ COMMANDS: dict[str, LazyCommand] = {
     "attack": LazyCommand("cli.attack_cmd:attack_command",
                           "Robust accuracy of each CHECKPOINT under the chosen attacks: one table per attack, variants by eps."),
     "batch": LazyCommand("cli.batch_cmd:batch_command",
-                         "Check SPEC completely, run its cells not yet stored, write the report and print its grids."),
+                         "Check SPEC, train its study's checkpoints, run its cells not yet stored, write the report and "
+                         "print its grids."),
     "contaminate": LazyCommand("cli.contaminate_cmd:contaminate_command",
                                "Accuracy of each CHECKPOINT under common corruptions (and noise), with mCE against a baseline."),
     "evaluate": LazyCommand("cli.evaluate_cmd:evaluate_command",

@@ -24,6 +24,7 @@ from robustbench_bilateral.results.export import threat_labels
 from robustbench_bilateral.results.mce import COLUMN_GROUPS, CorruptionSummary
 from robustbench_bilateral.results.row import ResultRow, format_value
 from robustbench_bilateral.results.sanity import FLAG_MEANINGS
+from robustbench_bilateral.results.verdict import Verdict
 from robustbench_bilateral.results.views import eps_text
 from robustbench_bilateral.wordswap.threat import SwappedLine
 
@@ -192,7 +193,7 @@ def _best(label: str, comparisons: list[Comparison]) -> float | None:
 
 
 def _comparison_cell(comparison: Comparison | None, best: float | None) -> str:
-    """Value (± std over checkpoints), bold when best, `` !`` when flagged, then ``Δ delta p=...``."""
+    """Value (± std over checkpoints), bold when best, `` !`` when flagged, then ``Δ delta p=... (Holm ...)``."""
     if comparison is None:
         return ""
     metric = comparison.metric
@@ -207,13 +208,51 @@ def _comparison_cell(comparison: Comparison | None, best: float | None) -> str:
         text += f"\nΔ {format_value(comparison.delta, metric, signed=True)}"
         if comparison.p_value is not None:
             text += f" p={comparison.p_value:.3g}"
+        if comparison.p_holm is not None and comparison.p_holm != comparison.p_value:
+            text += f" (Holm {comparison.p_holm:.3g})"
+    return text
+
+
+VERDICT_STYLES = {"better": "bold green", "worse": "bold red", "no evidence": "dim"}
+
+
+def verdict_tables(report: Report) -> list[Table]:
+    """One table per dataset: threat groups as rows, variants as columns; a cell is the verdict over
+    training seeds, the difference of means against the baseline with Cohen's d and the
+    Holm-corrected p-value (``results.verdict``)."""
+    by_dataset: dict[str, list] = defaultdict(list)
+    for cell in report.verdicts:
+        by_dataset[cell.dataset].append(cell)
+    tables = []
+    for dataset, cells in by_dataset.items():
+        variants = list(dict.fromkeys(cell.variant for cell in cells))
+        names = list(dict.fromkeys(cell.threat_group for cell in cells))
+        found = {(cell.threat_group, cell.variant): cell for cell in cells}
+        table = Table(title=f"{dataset}: verdict against {report.baseline} over training seeds",
+                      caption="Holm-corrected over this report's verdicts; 5 % level; d: Cohen's d", show_lines=True)
+        name_column(table, "threat", names)
+        for variant in variants:
+            table.add_column(variant, justify="right")
+        for name in names:
+            table.add_row(name, *(_verdict_cell(found.get((name, variant))) for variant in variants))
+        tables.append(table)
+    return tables
+
+
+def _verdict_cell(cell: Verdict | None) -> Text:
+    """``better`` / ``worse`` / ``no evidence``, then ``Δ delta d=... p=...`` (empty when untested)."""
+    if cell is None:
+        return Text("")
+    text = Text(cell.verdict, style=VERDICT_STYLES[cell.verdict])
+    text.append(f"\nΔ {format_value(cell.delta, cell.metric, signed=True)} d={cell.effect_size:.2g} "
+                f"p={cell.p_holm:.2g}")
     return text
 
 
 def print_report(console: Console, report: Report, written: Sequence[Path]) -> None:
-    """The report's grids, its warnings (replicates not pooled, the sanity flags its rows imply, cells
+    """The report's grids, its verdict tables, its warnings (replicates not pooled, the sanity flags its rows imply, cells
     whose stored flags differ from them) and the files it wrote."""
-    for table in comparison_grids(report):
+    for table in [*comparison_grids(report), *verdict_tables(report)]:
         console.print(table)
     print_warnings(console, [f"warning: {line}" for line in report.warnings])
     print_warnings(console, flag_warnings(report.rows))

@@ -9,11 +9,11 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from cli.settings import Settings, pass_settings
-from robustbench_bilateral.attention import parse_variant
 from robustbench_bilateral.errors import FieldError
 from robustbench_bilateral.models import parse_model_kwargs
 from robustbench_bilateral.spec import preprocessing_overrides
 from robustbench_bilateral.training import PRESETS, TrainOptions, TrainResult, train
+from robustbench_bilateral.training.folders import run_folder
 
 # train()'s arguments and settings fields as this command's flags, to name a bad value in the user's words.
 FLAGS = {"dataset": "--task", "embed_dim": "--dim", "num_heads": "--heads", "patch_size": "--patch",
@@ -26,14 +26,6 @@ SIZE_FLAGS = {"depth": "depth", "dim": "embed_dim", "heads": "num_heads", "patch
 def flag(field: str) -> str:
     """The flag of a ``train()`` argument or settings field: ``FLAGS``, else ``--`` and the field with dashes."""
     return FLAGS.get(field, "--" + field.replace("_", "-"))
-
-
-def default_run_dir(settings: Settings, task: str, variant: str, options: TrainOptions) -> Path:
-    """``<out>/checkpoints/<task>/<variant>-seed<seed>`` (with ``+`` and ``:``/``/`` made path-safe),
-    plus ``options.suffix()`` (``-`` and 8 hex digits) when the run changes its preset."""
-    safe_task = task.replace(":", "_").replace("/", "_")
-    name = f"{parse_variant(variant).name.replace('+', '-')}-seed{settings.seed}{options.suffix()}"
-    return settings.out / "checkpoints" / safe_task / name
 
 
 def train_options(init: str | None, model: str | None, model_kwargs: str | None, layers: str | None,
@@ -69,7 +61,7 @@ def _block_indices(text: str) -> tuple[int, ...]:
               help="; ".join(f"{name}: {entry.summary}" for name, entry in PRESETS.items()) + ".")
 @click.option("--epochs", type=int, default=None, help="Override the preset's number of epochs.")
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder of this run [default: <out>/checkpoints/<task>/<variant>-seed<seed>].")
+              help="Folder of this run [default: <out>/checkpoints/<task>/<preset>/<variant>-seed<seed>].")
 @click.option("--fresh", is_flag=True, help="Start over instead of resuming or reusing the run folder.")
 @click.option("--threads", type=int, default=None,
               help="CPU threads torch uses while training [default: one per core]; the checkpoint's bytes depend on it "
@@ -100,17 +92,23 @@ def train_command(settings: Settings, task: str, variant: str, preset: str, epoc
     """Train a checkpoint of VARIANT on TASK; resumes from the last finished epoch."""
     try:
         options = train_options(**changes)
-        run_dir = run_dir or default_run_dir(settings, task, variant, TrainOptions(**options))
-        result = _train_with_progress(settings, task, variant, preset, epochs, run_dir, fresh, {**options, "threads": threads})
+        run_dir = run_dir or run_folder(settings.out, task, variant, settings.seed, preset, epochs, TrainOptions(**options))
+        result = train_with_progress(settings, task, variant, preset, epochs, run_dir, fresh,
+                                     {**options, "threads": threads}, settings.seed)
     except FieldError as error:
         raise error.renamed(flag(error.field)) from None
+    print_outcome(settings, result)
+
+
+def print_outcome(settings: Settings, result: TrainResult) -> None:
+    """``trained|reused|resumed after epoch E: <checkpoint> (<metrics>)``."""
     how = "reused" if result.reused else (f"resumed after epoch {result.resumed_after_epoch}" if result.resumed_after_epoch else "trained")
     shown = ", ".join(f"{name} {value:.4g}" for name, value in result.metrics.items())
-    settings.console.print(f"{how}: {result.checkpoint} ({shown})")
+    settings.console.print(f"{how}: {result.checkpoint} ({shown})", markup=False, highlight=False, soft_wrap=True)
 
 
-def _train_with_progress(settings: Settings, task: str, variant: str, preset: str, epochs: int | None, run_dir: Path,
-                         fresh: bool, options: dict[str, Any]) -> TrainResult:
+def train_with_progress(settings: Settings, task: str, variant: str, preset: str, epochs: int | None, run_dir: Path,
+                        fresh: bool, options: dict[str, Any], seed: int) -> TrainResult:
     """``train(...)`` with a live progress bar, a line per note on loading the init and per finished epoch."""
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[status]}"), TimeRemainingColumn())
@@ -130,5 +128,5 @@ def _train_with_progress(settings: Settings, task: str, variant: str, preset: st
                 shown = ", ".join(f"{name} {value:.4g}" for name, value in event["metrics"].items())
                 progress.console.print(f"epoch {event['epoch']}: {shown}")
 
-        return train(task, variant, preset, run_dir, epochs=epochs, seed=settings.seed,
+        return train(task, variant, preset, run_dir, epochs=epochs, seed=seed,
                      device=settings.device, fresh=fresh, on_event=on_event, **options)

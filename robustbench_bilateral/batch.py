@@ -24,7 +24,12 @@ A spec, with every key it may hold::
     std = [0.3530]                   #   (lists or "0.5,0.5,0.5"), the fraction of the resized picture the
     crop_pct = 0.875                 #   centre crop keeps, and the resize interpolation
     interpolation = "bicubic"        #   (bilinear, bicubic, nearest)
-    checkpoints = ["results/checkpoints/fmnist/*/model.safetensors"]   # paths, globs (relative to the spec) or timm:NAME
+    checkpoints = ["results/checkpoints/fmnist/quick/*/model.safetensors"]   # paths, globs (relative to the spec) or timm:NAME
+
+    [train]                      # optional: a study, checkpoints to train first (``study``); then
+    tasks = "fmnist"             #   checkpoints may be left out: the trained ones are evaluated
+    variants = ["softmax", "bilateral+boost"]
+    seeds = [0, 1, 2]
 
     [[threats]]
     name = "pgd"
@@ -50,7 +55,7 @@ A spec, with every key it may hold::
     name = "clean"
     context = [32, 128, 512]     # a table's context may be a list: its threats at each context length
 
-``checkpoints`` and ``threats`` are required; a ``[[threats]]`` table takes ``name``, the
+``threats`` is required, and ``checkpoints`` unless a ``[train]`` table gives them; a ``[[threats]]`` table takes ``name``, the
 threat's parameters (``bilat-eval list attacks``), ``n_examples``, ``context`` and ``stride``. Every key is checked
 before any cell runs (``EvaluationSpec.validate``); an error names the key path
 (``batch_size``, ``threats[1].eps``, ``checkpoints[0]``) and the fix. Numbers may be written
@@ -59,25 +64,26 @@ as fractions, ``"4/255"``.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from robustbench_bilateral.engine.distributed import is_main
 from robustbench_bilateral.errors import FieldError, InputError
 from robustbench_bilateral.evaluation import EvaluationPlan, plan_evaluation
 from robustbench_bilateral.results.store import ResultStore
 from robustbench_bilateral.spec import DEFAULT_BATCH_SIZE, DEFAULT_SPLIT, LOAD_FIELDS, EvaluationSpec
+from robustbench_bilateral.study import Shard, TrainingUnit, training_units
 
-TOP_LEVEL_KEYS = ("run", "n_examples", "batch_size", "context", "stride", "seed", "dataset", "clean_dataset", "split", *LOAD_FIELDS, "checkpoints", "threats")
+TOP_LEVEL_KEYS = ("run", "n_examples", "batch_size", "context", "stride", "seed", "dataset", "clean_dataset", "split", *LOAD_FIELDS,
+                  "checkpoints", "threats", "train")
 
 
-def read_spec(path: Path, *, seed: int = 0, fresh: bool = False) -> EvaluationSpec:
-    """The ``EvaluationSpec`` of the TOML file ``path`` (checked only when planned).
-
-    ``seed`` is used when the file sets none; ``fresh`` comes from the command, not the file.
-    Globs in ``checkpoints`` are relative to the file's folder.
-    """
+def read_table(path: Path) -> dict[str, Any]:
+    """The TOML table of the spec file ``path``, its top-level keys checked."""
     path = Path(path)
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -88,8 +94,22 @@ def read_spec(path: Path, *, seed: int = 0, fresh: bool = False) -> EvaluationSp
     unknown = [key for key in table if key not in TOP_LEVEL_KEYS]
     if unknown:
         raise FieldError(unknown[0], f"unknown key in {path}: use {', '.join(TOP_LEVEL_KEYS)}")
+    return table
+
+
+def read_spec(path: Path, *, seed: int = 0, fresh: bool = False, trained: Sequence[Path] = ()) -> EvaluationSpec:
+    """The ``EvaluationSpec`` of the TOML file ``path`` (checked only when planned).
+
+    ``seed`` is used when the file sets none; ``fresh`` comes from the command, not the file.
+    Globs in ``checkpoints`` are relative to the file's folder; the ``trained`` checkpoints of a
+    study follow them, written relative to that folder too.
+    """
+    path = Path(path)
+    table = read_table(path)
+    own = table.get("checkpoints")
+    given = [*(own if isinstance(own, list) else []), *(os.path.relpath(checkpoint, path.parent) for checkpoint in trained)]
     return EvaluationSpec(
-        checkpoints=table.get("checkpoints"),
+        checkpoints=given if trained else own,
         threats=table.get("threats"),
         dataset=table.get("dataset"),
         clean_dataset=table.get("clean_dataset"),
@@ -106,12 +126,35 @@ def read_spec(path: Path, *, seed: int = 0, fresh: bool = False) -> EvaluationSp
     )
 
 
-def plan_batch(path: Path, *, seed: int = 0, fresh: bool = False) -> EvaluationPlan:
-    """Read and check a spec completely, returning its plan; nothing runs and nothing is written.
+def plan_batch(path: Path, *, seed: int = 0, fresh: bool = False, trained: Sequence[Path] = (),
+               shard: Shard = Shard()) -> EvaluationPlan:
+    """Read and check a spec completely, returning its plan (``shard``'s part of it); nothing runs and nothing is written.
 
     A bad key raises a ``FieldError`` named by its key path, which is the spec's own vocabulary.
     """
-    return plan_evaluation(read_spec(path, seed=seed, fresh=fresh))
+    return shard_plan(plan_evaluation(read_spec(path, seed=seed, fresh=fresh, trained=trained)), shard, trained)
+
+
+def study_units(path: Path, *, seed: int = 0, shard: Shard = Shard()) -> list[TrainingUnit]:
+    """The training units of the spec's ``[train]`` table that fall in ``shard`` (none without the
+    table), after checking the whole spec but its checkpoints, so a bad threat stops it before training."""
+    table = read_table(path)
+    if "train" not in table:
+        return []
+    units = training_units(table["train"], seed=seed)
+    read_spec(path, seed=seed).validate(checkpoints_required=False)
+    return [unit for unit in units if shard.holds(unit.key)]
+
+
+def shard_plan(plan: EvaluationPlan, shard: Shard, trained: Sequence[Path] = ()) -> EvaluationPlan:
+    """The part of ``plan`` in ``shard``, in its own run (``Shard.run_name``): every cell of the
+    ``trained`` checkpoints (this shard's training units), and of the other cells those whose key
+    falls in the shard."""
+    if shard.count == 1:
+        return plan
+    own = {str(Path(checkpoint).resolve()) for checkpoint in trained}
+    cells = [cell for cell in plan.cells if str(Path(cell.checkpoint_path).resolve()) in own or shard.holds(cell.key)]
+    return replace(plan, cells=cells, run=shard.run_name(plan.run))
 
 
 def discard_threat_cells(plan: EvaluationPlan, threats: Sequence[str], out: Path) -> int:

@@ -148,12 +148,14 @@ class EvaluationSpec:
     clean_dataset: str | None = None
     base: Path | None = None
 
-    def validate(self) -> CheckedSpec:
+    def validate(self, *, checkpoints_required: bool = True) -> CheckedSpec:
         """Check every field, raising a ``FieldError`` that names the first bad one, and return the checked values.
 
         Types come first (``batch_size`` must be a whole number >= 1, ``checkpoints`` a list of
         strings, ...), then values: every glob matches a file, every threat name is registered
         and every threat parameter passes its class's checks. Nothing is loaded and nothing runs.
+        Without ``checkpoints_required`` an empty or missing ``checkpoints`` is no error (a study
+        checks its spec before it trains them).
         """
         n_examples = whole_number(self.n_examples, "n_examples", 0, WHOLE_SPLIT)
         batch_size = whole_number(self.batch_size, "batch_size", 1)
@@ -161,7 +163,7 @@ class EvaluationSpec:
         run, fresh, load = run_name(self.run), flag(self.fresh, "fresh"), self.load_settings()
         dataset = self.dataset if isinstance(self.dataset, GivenImages) else optional_text(self.dataset, "dataset")
         split = text(self.split, "split")
-        checkpoints = tuple(resolve_checkpoints(self.checkpoints, self.base))
+        checkpoints = tuple(resolve_checkpoints(self.checkpoints, self.base)) if checkpoints_required or self.checkpoints else ()
         reading = sliding_window(self.context, self.stride, "")
         groups = tuple(replace(group, threats=tuple(threat.filled(batch_size=batch_size) for threat in group.threats))
                        for group in threat_groups(self.threats, ThreatGroup((), (), n_examples, *reading)))

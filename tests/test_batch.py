@@ -132,7 +132,7 @@ def test_grid_runs_resumes_and_reports_from_the_store_alone(smoke_checkpoints, t
 
     report_files = sorted(path for path in (out / "grid").iterdir() if path.suffix in {".csv", ".md", ".json", ".png"})
     assert {path.name for path in report_files} == {"results.csv", "results_wide.csv", "results.md", "results.json",
-                                                    "comparison.csv", "plot_noise.png"}
+                                                    "comparison.csv", "verdicts.csv", "plot_noise.png"}
     before = {path.name: path.read_bytes() for path in report_files}
     for path in report_files:
         path.unlink()

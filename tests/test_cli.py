@@ -91,6 +91,6 @@ def test_list_models_shows_kwargs_presets_and_preprocessing():
     result = CliRunner().invoke(cli, ["list", "models"], terminal_width=400, env={"COLUMNS": "400"})
     assert result.exit_code == 0, result.output
     assert "img_size=28,patch_size=4,in_chans=1,num_classes=10" in result.output
-    quick = [line for line in result.output.splitlines() if "│ quick  │ fmnist " in line]
-    assert len(quick) == 1 and "│ patch_size=7 " in quick[0], quick
+    quick = [line for line in result.output.splitlines() if [cell.strip() for cell in line.split("│")[1:3]] == ["quick", "fmnist"]]
+    assert len(quick) == 1 and "│ patch_size=7,embed_dim=64,depth=2 " in quick[0], quick
     assert "mean (0.286,) std (0.353,), 28 px, crop_pct 0.875, bilinear" in quick[0]

@@ -47,7 +47,7 @@ def test_the_cli_trains_a_registered_kernel_and_its_checkpoint_rebuilds_it(hot_k
     result = CliRunner().invoke(cli, ["--out", str(tmp_path), "train", "--task", "mnist5k", "--variant", NAME,
                                       "--preset", "smoke"])
     assert result.exit_code == 0, result.output
-    checkpoint = tmp_path / "checkpoints" / "mnist5k" / f"{NAME}-seed0" / "model.safetensors"
+    checkpoint = tmp_path / "checkpoints" / "mnist5k" / "smoke" / f"{NAME}-seed0" / "model.safetensors"
     meta = read_metadata(checkpoint)
     assert meta["variant"] == NAME and meta["model"]["attention"]["kernel"] == NAME
     loaded = load_checkpoint(checkpoint)

@@ -144,8 +144,8 @@ def test_timm_name_loads_from_the_local_cache_only(timm_vit, tmp_path, monkeypat
     assert loaded.meta["source"] == f"timm:{TIMM_NAME}"
 
 
-def test_the_quick_presets_weights_load_with_its_model_name_and_kwargs(tmp_path):
-    recipe = PRESETS.get("quick").image
+def test_the_standard_presets_weights_load_with_its_model_name_and_kwargs(tmp_path):
+    recipe = PRESETS.get("standard").image
     torch.manual_seed(2)
     trained = create_model(recipe.model, "bilateral+boost", **recipe.model_kwargs, mean=(0.286,), std=(0.353,)).eval()
     loaded = load_checkpoint(_saved(trained, tmp_path), recipe.model, variant="bilateral+boost",

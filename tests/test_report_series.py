@@ -111,11 +111,11 @@ def test_a_smoke_and_a_quick_checkpoint_of_one_variant_are_two_rows_and_a_warnin
     words = " ".join(printed.output.split())  # the warning as one line, however the terminal wrapped it
     assert words.count("warning:") == 1
     warning = words[words.index("warning: bilateral: 2 checkpoint recipes not pooled, they differ in "):]
-    assert all(entry in warning for entry in ("model.kwargs.embed_dim", "recipe.batch_size", "recipe.lr"))
+    assert all(entry in warning for entry in ("model.kwargs.embed_dim", "recipe.batch_size", "recipe.steps_per_epoch"))
     assert "±" not in printed.output  # never one pooled mean ± std
     comparison = pd.read_csv(out / "mixed" / "comparison.csv")
     assert len(comparison) == 2 and comparison.n_checkpoints.eq(1).all() and comparison.variant.nunique() == 2
-    assert all(variant.startswith("bilateral (") and "recipe.lr=" in variant for variant in comparison.variant)
+    assert all(variant.startswith("bilateral (") and "recipe.batch_size=" in variant for variant in comparison.variant)
     with ResultStore.for_run(out, "mixed") as store:
         accuracies = {row.checkpoint: row.value for row in store.rows()}
     assert sorted(comparison.value) == sorted(accuracies.values())  # each checkpoint's own value, no mean

@@ -22,7 +22,7 @@ def train_in_process(out: Path, omp_threads: int, *extra: str) -> Path:
             "--preset", "smoke", *extra]
     done = subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
-    return out / "checkpoints" / "mnist5k" / "bilateral-boost-seed0" / "model.safetensors"
+    return out / "checkpoints" / "mnist5k" / "smoke" / "bilateral-boost-seed0" / "model.safetensors"
 
 
 def digest(path: Path) -> str:

@@ -57,7 +57,7 @@ def test_train_init_from_a_timm_state_dict_as_bilateral_improves_the_loss(tmp_pa
                     "--init", str(timm_state_dict), "--model", TIMM_NAME, "--model-kwargs", TIMM_KWARGS)
     assert result.exit_code == 0, result.output
     assert "dropped pos_embed" in result.output and "log_h_y" in result.output, result.output
-    checkpoint = next(tmp_path.glob("checkpoints/mnist5k/bilateral-seed0-*/model.safetensors"))
+    checkpoint = next(tmp_path.glob("checkpoints/mnist5k/smoke/bilateral-seed0-*/model.safetensors"))
     meta = read_metadata(checkpoint)
     assert meta["init"]["source"] == str(timm_state_dict) and len(meta["init"]["sha256"]) == 64
     assert meta["overrides"]["model"] == TIMM_NAME and meta["variant"] == "bilateral"
@@ -78,7 +78,7 @@ def test_every_train_flag_lands_in_the_checkpoint_and_rebuilds_the_same_model(tm
     args = ["--out", str(tmp_path), "train", "--task", "mnist5k", "--variant", "bilateral+boost", "--preset", "smoke"]
     result = invoke(*args, *FLAGS)
     assert result.exit_code == 0, result.output
-    (checkpoint,) = tmp_path.glob("checkpoints/mnist5k/bilateral-boost-seed0-*/model.safetensors")
+    (checkpoint,) = tmp_path.glob("checkpoints/mnist5k/smoke/bilateral-boost-seed0-*/model.safetensors")
     meta = read_metadata(checkpoint)
     kwargs, attention = meta["model"]["kwargs"], meta["model"]["attention"]
     assert {key: kwargs[key] for key in ("pos_dim", "depth", "embed_dim", "num_heads", "patch_size", "mlp_ratio",
@@ -105,7 +105,7 @@ def test_every_train_flag_lands_in_the_checkpoint_and_rebuilds_the_same_model(tm
     assert again.exit_code == 0 and again.output.strip().startswith("reused"), again.output
     changed = invoke(*args, *FLAGS[:-2], "--interpolation", "bilinear")
     assert changed.exit_code == 0 and "trained: " in changed.output, changed.output
-    assert len(list(tmp_path.glob("checkpoints/mnist5k/bilateral-boost-seed0-*/model.safetensors"))) == 2
+    assert len(list(tmp_path.glob("checkpoints/mnist5k/smoke/bilateral-boost-seed0-*/model.safetensors"))) == 2
 
 
 @pytest.mark.parametrize("args, message", [
@@ -125,7 +125,7 @@ def test_a_bad_train_flag_is_one_line_naming_it(tmp_path, args, message):
                     *args)
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith(message) and result.stderr.count("\n") == 1, result.output
-    assert not list(tmp_path.glob("checkpoints/*/*/model.safetensors"))
+    assert not list(tmp_path.glob("checkpoints/*/*/*/model.safetensors"))
 
 
 def test_a_state_dict_that_does_not_fit_fails_in_one_line_naming_the_keys(tmp_path, timm_state_dict):
@@ -144,8 +144,9 @@ def listed_model_kwargs(preset: str, task: str) -> tuple[str, str]:
     return row[2], "" if row[3] == "(none)" else row[3]
 
 
-def test_list_models_shows_the_quick_fmnist_preset_trains_patch_7():
-    assert listed_model_kwargs("quick", "fmnist") == ("bilat_vit_tiny_28", "patch_size=7")
+def test_list_models_shows_the_fmnist_presets_train_patch_7():
+    assert listed_model_kwargs("quick", "fmnist") == ("bilat_vit_tiny_28", "patch_size=7,embed_dim=64,depth=2")
+    assert listed_model_kwargs("standard", "fmnist") == ("bilat_vit_tiny_28", "patch_size=7")
 
 
 def test_a_smoke_checkpoint_saved_as_pth_loads_with_the_listed_model_kwargs(tmp_path, mnist_batch):

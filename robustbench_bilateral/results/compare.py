@@ -16,9 +16,14 @@ envelope of the checkpoints' 95 % intervals. With one checkpoint on each side th
   ``p = min(1, 2 * min(P[d* <= 0], P[d* >= 0]))``; the delta's interval is the 2.5th and 97.5th
   percentiles of ``ppl_variant* - ppl_baseline*``.
 
-Otherwise (replicates, no outcomes) there is no test (``test`` empty, no p-value) and the delta's
-interval is the normal approximation ``d +- 1.96 * sqrt(s_v^2 + s_b^2)``, ``s = (high - low) / 3.92``
-of each side's interval.
+With several checkpoints (training seeds) on both sides the seeds are the unit
+(``results.seeds``): paired t over equal seeds, else Welch's t, with the t-interval of the
+difference and Cohen's d as ``effect_size``. Otherwise (one side replicated, the other not) there is
+no test (``test`` empty, no p-value) and the delta's interval is the normal approximation
+``d +- 1.96 * sqrt(s_v^2 + s_b^2)``, ``s = (high - low) / 3.92`` of each side's interval.
+
+``p_holm`` is every p-value of one ``compare`` call Holm-corrected together (``results.seeds.holm``):
+the family is the whole report.
 """
 
 from __future__ import annotations
@@ -26,14 +31,15 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.stats import binomtest
 
 from robustbench_bilateral.results.export import threat_labels
 from robustbench_bilateral.results.row import ResultRow
-from robustbench_bilateral.results.series import ModelGroup, model_groups, pool, setting_key
+from robustbench_bilateral.results.seeds import holm, seed_test
+from robustbench_bilateral.results.series import ModelGroup, Point, model_groups, pool, setting_key
 from robustbench_bilateral.results.stats import Z_95
 from robustbench_bilateral.results.views import PRIMARY_METRICS
 
@@ -67,6 +73,8 @@ class Comparison:
     test: str
     p_value: float | None
     sanity_flags: tuple[str, ...]
+    effect_size: float | None = None
+    p_holm: float | None = None
 
     @property
     def higher_is_better(self) -> bool:
@@ -127,8 +135,21 @@ def compare(rows: Sequence[ResultRow], baseline: str, outcomes: Outcomes,
                           if groups[members[0].checkpoint_sha256].variant == baseline), None)
         for members in by_group.values():
             against = None if members is reference else reference
-            comparisons.append(_comparison(groups[members[0].checkpoint_sha256].label, members, against, outcomes, labels))
+            comparisons.append(_comparison(members, against, outcomes, labels, groups))
+    tested = [index for index, comparison in enumerate(comparisons) if comparison.p_value is not None]
+    for index, adjusted in zip(tested, holm([comparisons[index].p_value or 0.0 for index in tested])):
+        comparisons[index] = replace(comparisons[index], p_holm=adjusted)
     return comparisons
+
+
+def seed_values(point: Point, groups: Mapping[str, ModelGroup]) -> dict[int, float]:
+    """``{training seed: value}`` of a pooled point's checkpoints; a checkpoint whose seed is unknown
+    (or repeated) gets a key of its own below zero, so it pairs with nothing."""
+    values: dict[int, float] = {}
+    for index, row in enumerate(point.rows):
+        seed = groups[row.checkpoint_sha256].seeds.get(row.checkpoint_sha256)
+        values[seed if seed is not None and seed not in values else -1 - index] = row.value
+    return values
 
 
 def setting_labels(rows: Sequence[ResultRow]) -> dict[str, str]:
@@ -147,18 +168,22 @@ def setting_labels(rows: Sequence[ResultRow]) -> dict[str, str]:
     return {key: " ".join([label, *extra.get(key, [])]) for key, label in labels.items()}
 
 
-def _comparison(label: str, rows: list[ResultRow], reference: list[ResultRow] | None, outcomes: Outcomes,
-                labels: Mapping[str, str]) -> Comparison:
+def _comparison(rows: list[ResultRow], reference: list[ResultRow] | None, outcomes: Outcomes,
+                labels: Mapping[str, str], groups: Mapping[str, ModelGroup]) -> Comparison:
+    label = groups[rows[0].checkpoint_sha256].label
     mine = pool(rows)
     values = [row.value for row in mine.rows]
     first = rows[0]
     base = pool(reference) if reference else None
-    delta = delta_low = delta_high = p_value = None
+    delta = delta_low = delta_high = p_value = effect = None
     test = ""
     if base is not None:
         delta = mine.value - base.value
+        seeds = seed_test(seed_values(base, groups), seed_values(mine, groups))
         if mine.k == 1 and base.k == 1:
             test, p_value, delta_low, delta_high = _paired_test(base.rows[0], mine.rows[0], outcomes)
+        elif seeds is not None:
+            test, p_value, delta_low, delta_high, effect = seeds.test, seeds.p_value, seeds.low, seeds.high, seeds.effect_size
         else:
             spread = Z_95 * math.hypot((mine.high - mine.low) / (2 * Z_95), (base.high - base.low) / (2 * Z_95))
             delta_low, delta_high = delta - spread, delta + spread
@@ -169,7 +194,7 @@ def _comparison(label: str, rows: list[ResultRow], reference: list[ResultRow] | 
         baseline_value=None if base is None else base.value, baseline_ci_low=None if base is None else base.low,
         baseline_ci_high=None if base is None else base.high, delta=delta, delta_ci_low=delta_low,
         delta_ci_high=delta_high, test=test, p_value=p_value,
-        sanity_flags=tuple(sorted({flag for row in rows for flag in row.flags})),
+        sanity_flags=tuple(sorted({flag for row in rows for flag in row.flags})), effect_size=effect,
     )
 
 

@@ -2,7 +2,7 @@
 
 The page holds the provenance (stores, checkpoints with their SHA-256, package versions), the
 warnings of replicates not pooled, the sanity flags and their meanings, every figure as an
-embedded PNG (``data:`` URI) and the comparison table; it loads nothing from the network. A small
+embedded PNG (``data:`` URI), the verdict table and the comparison table; it loads nothing from the network. A small
 inline script writes how many images have loaded into ``#images-loaded`` (``data-loaded`` of
 ``data-total``), so a headless browser can check the figures. The same inputs give the same bytes.
 """
@@ -85,8 +85,9 @@ def _cell(value: Any) -> Any:
     return f"{value:.4f}" if isinstance(value, float) else value
 
 
-def report_html(report: Report, comparisons: pd.DataFrame, figures: Sequence[Path]) -> str:
-    """The page of ``report``: ``comparisons`` as its table (``comparison.csv``), ``figures`` (PNGs) embedded."""
+def report_html(report: Report, comparisons: pd.DataFrame, figures: Sequence[Path], verdicts: pd.DataFrame) -> str:
+    """The page of ``report``: ``verdicts`` (``verdicts.csv``) and ``comparisons`` (``comparison.csv``)
+    as its tables, ``figures`` (PNGs) embedded."""
     warnings = "".join(f'<p class="warning">warning: {html.escape(line)}</p>' for line in report.warnings)
     body = [
         "<h1>bilat-eval report</h1>",
@@ -95,6 +96,8 @@ def report_html(report: Report, comparisons: pd.DataFrame, figures: Sequence[Pat
         _section("Sanity flags", _flags(report)),
         _section("Figures", '<p id="images-loaded" data-loaded="0" data-total="%d"></p>' % len(figures)
                  + "".join(_figure(path) for path in figures)),
+        _section("Verdicts over training seeds (verdicts.csv)",
+                 verdicts.map(_cell).to_html(index=False) if len(verdicts) else "<p>none: no variant has several seeds</p>"),
         _section("Comparisons (comparison.csv)", comparisons.map(_cell).to_html(index=False)),
     ]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>bilat-eval report</title>"

@@ -6,8 +6,10 @@ everything but the seed: their checkpoint metadata (``recipe``, ``model``, ``dat
 written ``seed*``. Checkpoints of one group are replicates and are pooled; two groups of one
 variant are never pooled: each gets a label naming what differs, and a warning says so.
 
-A pooled value is the mean over the group's checkpoints; its interval is then the envelope
-``[min ci_low, max ci_high]`` of their 95 % intervals (one checkpoint: its own interval).
+A pooled value is the mean over the group's checkpoints; with several its interval is the 95 %
+t-interval over them (``results.seeds.summarize``: ``mean +- t_{0.975, k-1} s / sqrt(k)``, the
+training seed as the unit, clipped to [0, 1] for accuracies); one checkpoint keeps its own
+interval over examples.
 
 A *setting* is everything a row's number depends on besides the model: dataset, split, threat,
 its params without the ``DERIVED`` entries (``results.views.keyed_params``), metric, ``n`` and seed. A figure sweeps one parameter
@@ -16,17 +18,17 @@ its params without the ``DERIVED`` entries (``results.views.keyed_params``), met
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from robustbench_bilateral.checkpoint import read_metadata
 from robustbench_bilateral.errors import BilatError
 from robustbench_bilateral.results.row import ResultRow, canonical_json
-from robustbench_bilateral.results.views import keyed_params, param_text, seedless_folder
+from robustbench_bilateral.results.seeds import summarize
+from robustbench_bilateral.results.views import folder_seed, keyed_params, param_text, seedless_folder
 
 IDENTITY_KEYS = ("variant", "task", "dataset", "model", "recipe", "preprocessing")
 """Checkpoint metadata entries that replicates share (their seed, metrics and versions may differ)."""
@@ -40,6 +42,8 @@ class ModelGroup:
     variant: str
     label: str
     checkpoints: tuple[str, ...]
+    seeds: Mapping[str, int | None] = field(default_factory=dict)
+    """Training seed of each checkpoint (by SHA-256) where its metadata says."""
 
 
 @dataclass(frozen=True)
@@ -53,9 +57,10 @@ class Point:
     rows: tuple[ResultRow, ...]
 
 
-def recipe_identity(row: ResultRow) -> dict[str, Any]:
-    """What replicates of ``row``'s checkpoint share: its metadata's ``IDENTITY_KEYS`` when the file
-    reads, else the variant, task and seedless folder."""
+def recipe_identity(row: ResultRow) -> tuple[dict[str, Any], int | None]:
+    """What replicates of ``row``'s checkpoint share, and its training seed: its metadata's
+    ``IDENTITY_KEYS`` and ``seed`` when the file reads, else the variant, task and seedless folder
+    and the folder's ``seed<k>``."""
     path = Path(row.checkpoint)
     if path.is_file():
         try:
@@ -63,8 +68,8 @@ def recipe_identity(row: ResultRow) -> dict[str, Any]:
         except BilatError:
             meta = {}
         if meta:
-            return {key: meta.get(key) for key in IDENTITY_KEYS}
-    return {"variant": row.variant, "task": row.task, "folder": seedless_folder(row.checkpoint)}
+            return {key: meta.get(key) for key in IDENTITY_KEYS}, meta.get("seed")
+    return {"variant": row.variant, "task": row.task, "folder": seedless_folder(row.checkpoint)}, folder_seed(row.checkpoint)
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -82,9 +87,11 @@ def model_groups(rows: Iterable[ResultRow]) -> tuple[dict[str, ModelGroup], list
     by recipe; one warning per variant and task with several groups, naming the entries that differ."""
     identities: dict[str, dict[str, Any]] = {}
     variants: dict[str, tuple[str, str]] = {}
+    seeds: dict[str, int | None] = {}
     for row in rows:
         if row.checkpoint_sha256 not in identities:
-            identities[row.checkpoint_sha256] = _flatten(recipe_identity(row))
+            identity, seeds[row.checkpoint_sha256] = recipe_identity(row)
+            identities[row.checkpoint_sha256] = _flatten(identity)
             variants[row.checkpoint_sha256] = (row.variant, row.task)
     by_variant: dict[tuple[str, str], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for sha, identity in identities.items():
@@ -96,7 +103,8 @@ def model_groups(rows: Iterable[ResultRow]) -> tuple[dict[str, ModelGroup], list
         differing = sorted(key for key in set().union(*flats) if len({canonical_json(flat.get(key)) for flat in flats}) > 1)
         for members, flat in zip(recipes.values(), flats):
             suffix = ", ".join(f"{key}={param_text(key, flat.get(key))}" for key in differing)
-            group = ModelGroup(variant, f"{variant} ({suffix})" if suffix else variant, tuple(members))
+            group = ModelGroup(variant, f"{variant} ({suffix})" if suffix else variant, tuple(members),
+                               {sha: seeds[sha] for sha in members})
             groups.update({sha: group for sha in members})
         if differing:
             warnings.append(f"{variant}: {len(recipes)} checkpoint recipes not pooled, they differ in {', '.join(differing)}")
@@ -112,10 +120,14 @@ def pool(rows: Sequence[ResultRow]) -> Point:
     """The mean of ``rows`` (one per checkpoint) with the envelope of their intervals; a checkpoint
     measured twice in one setting (a store with an older cell key) counts with its last row."""
     last = list({row.checkpoint_sha256: row for row in rows}.values())
-    value = statistics.fmean(row.value for row in last)
     if len(last) == 1:
-        return Point(value, last[0].ci_low, last[0].ci_high, 1, tuple(last))
-    return Point(value, min(row.ci_low for row in last), max(row.ci_high for row in last), len(last), tuple(last))
+        return Point(last[0].value, last[0].ci_low, last[0].ci_high, 1, tuple(last))
+    summary = summarize([row.value for row in last])
+    assert summary.low is not None and summary.high is not None
+    low, high = summary.low, summary.high
+    if last[0].metric == "accuracy":
+        low, high = max(0.0, low), min(1.0, high)
+    return Point(summary.mean, low, high, len(last), tuple(last))
 
 
 @dataclass(frozen=True)

@@ -82,3 +82,10 @@ def seedless_folder(checkpoint: str) -> str:
     parts = checkpoint.replace("\\", "/").split("/")
     folder = parts[-2] if len(parts) > 1 else parts[-1]
     return re.sub(r"seed\d+", "seed*", folder)
+
+
+def folder_seed(checkpoint: str) -> int | None:
+    """The ``k`` of the first ``seed<k>`` in the checkpoint's folder name, or None."""
+    parts = checkpoint.replace("\\", "/").split("/")
+    found = re.search(r"seed(\d+)", parts[-2] if len(parts) > 1 else parts[-1])
+    return int(found.group(1)) if found else None

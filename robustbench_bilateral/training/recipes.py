@@ -2,7 +2,7 @@
 ``training/__init__.py``).
 
 ``smoke`` presets train for seconds (a pipeline check, and the checkpoints of the tests);
-``quick`` presets fit a few minutes on 2 CPU cores. ``paper`` follows the DeiT recipe (Touvron et
+``quick`` presets about a minute on 2 CPU cores, ``standard`` presets about 8. ``paper`` follows the DeiT recipe (Touvron et
 al., 2021) for 224 px data a user provides: AdamW, lr = 5e-4 x batch / 512, weight decay 0.05,
 5 warm-up epochs then cosine decay to 1e-5 x lr over 300 epochs, label smoothing 0.1, gradient
 clipping off, Mixup 0.8 / CutMix 1.0 (timm's ``Mixup``), DeiT-small at batch 1024.

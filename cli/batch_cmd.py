@@ -14,7 +14,7 @@ from cli.train_cmd import print_outcome, train_with_progress
 from robustbench_bilateral.batch import discard_threat_cells, plan_batch, read_table, study_units
 from robustbench_bilateral.errors import InputError
 from robustbench_bilateral.report import DEFAULT_BASELINE, build_report, write_report
-from robustbench_bilateral.study import Shard, TrainingUnit
+from robustbench_bilateral.study import Shard, TrainingUnit, require_one_process
 
 
 @click.command("batch")
@@ -40,7 +40,9 @@ def batch_command(settings: Settings, spec: Path, fresh: bool, recompute: str, b
     by its path, e.g. threats[1].eps or train.seeds[0].
     """
     part = Shard.parse(shard)
-    trained = [train_unit(settings, unit) for unit in study_units(spec, seed=settings.seed, shard=part)]
+    units = study_units(spec, seed=settings.seed, shard=part)
+    require_one_process(units, settings.out)
+    trained = [train_unit(settings, unit) for unit in units]
     if part.count > 1 and not trained and not read_table(spec).get("checkpoints"):
         settings.console.print(f"shard {shard} holds no checkpoint of this study: nothing to run", markup=False)
         return

@@ -28,6 +28,7 @@ import hashlib
 import json
 import pickle
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,8 +236,10 @@ def _load_state_dict_file(path: Path, model_name: str | None, build: _Build) -> 
     if model_name is None:
         raise InputError(f"{path} is a plain state dict: add --model NAME (see `bilat-eval list models`)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
+        with warnings.catch_warnings():  # bytes that are no pickle may name any "protocol"; the refusal below says it
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, ValueError, IndexError, KeyError) as error:
         raise InputError(
             f"refused to load {path}: it is not a plain state dict of tensors (it holds other objects, and loading them "
             "would run code, or it is no pickle at all); save a plain state dict or a .safetensors file"

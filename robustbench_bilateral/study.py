@@ -34,12 +34,14 @@ from pathlib import Path
 from typing import Any
 
 from robustbench_bilateral.attention import parse_variant
+from robustbench_bilateral.engine.distributed import world_size
 from robustbench_bilateral.errors import FieldError, InputError
 from robustbench_bilateral.numbers import whole_number
 from robustbench_bilateral.results.row import canonical_json
 from robustbench_bilateral.training import PRESETS
 from robustbench_bilateral.training.folders import run_folder
 from robustbench_bilateral.training.options import ATTENTION_FIELDS, SIZE_FIELDS, TrainOptions
+from robustbench_bilateral.training.trainer import FINAL_NAME
 
 TRAIN_KEYS = ("tasks", "variants", "seeds", "preset", "epochs", "threads", "settings")
 DEFAULT_PRESET = "quick"
@@ -93,6 +95,16 @@ class Shard:
     def run_name(self, run: str) -> str:
         """``run`` itself for the whole run, else ``<run>-shard<i>of<N>``."""
         return run if self.count == 1 else f"{run}-shard{self.index}of{self.count}"
+
+
+def require_one_process(units: Sequence[TrainingUnit], out: Path) -> None:
+    """An ``InputError`` when a unit still has to train while several ranks run (under ``torchrun``
+    each rank would train it at once): train them in one process first, the ranks then reuse them."""
+    waiting = [unit for unit in units if not (unit.folder(out) / FINAL_NAME).exists()]
+    if waiting and world_size() > 1:
+        plural = "s" if len(waiting) > 1 else ""
+        raise InputError(f"this study has {len(waiting)} untrained checkpoint{plural} and {world_size()} ranks run: "
+                         "run `bilat-eval batch SPEC` once without torchrun to train them, then torchrun reuses them")
 
 
 def shard_of(key: str, count: int) -> int:

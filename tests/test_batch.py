@@ -48,6 +48,16 @@ NOISE_GRID = '[[threats]]\nname = "clean"\n[[threats]]\nname = "noise"\nkind = "
     ('[[threats]]\nname = "clean"\n[[threats]]\nname = "wordswap"\n', "threats[1]: does not apply to image classifiers"),
     ('threats = "clean"\n', "threats: must be a list of threat names"),
     ('sede = 3\n[[threats]]\nname = "clean"\n', "sede: unknown key in"),
+    *((f'[train]\n{train}\n[[threats]]\nname = "clean"\n', key) for train, key in [
+        ('variants = ["softmax"]\n', "train.tasks: must be a non-empty list"),
+        ('tasks = "mnist5k"\nvariants = ["softmaxx"]\n', "train.variants[0]: "),
+        ('tasks = "mnist5k"\nvariants = ["softmax"]\nseeds = [-1]\n', "train.seeds[0]: must be a whole number >= 0"),
+        ('tasks = "mnist5k"\nvariants = ["softmax"]\npreset = "slow"\n', "train.preset: unknown preset 'slow'"),
+        ('tasks = "mnist5k"\nvariants = ["softmax"]\nsettings = [{nu = 2}]\n', "train.settings[0].nu: unknown setting"),
+        ('tasks = "mnist5k"\nvariants = ["softmax"]\nsettings = [{boost_steps = -1}]\n', "train.settings[0].boost_steps: must be"),
+        ('tasks = "mnist5k"\nvariants = ["softmax"]\nepoch = 3\n', "train.epoch: unknown key"),
+        ('tasks = "mnist5k"\nvariants = ["softmax"]\npreset = "smoke"\n[[threats]]\nname = "pgdd"\n', "threats[0].name"),
+    ]),
 ])
 def test_a_typo_fails_before_any_cell_runs(smoke_checkpoints, tmp_path, threats, key):
     spec = write_spec(tmp_path, [str(smoke_checkpoints["softmax"])], threats)

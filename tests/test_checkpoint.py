@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import random
 import subprocess
 
 import pytest
@@ -94,6 +95,14 @@ class _RunsCode:
 
     def __reduce__(self):
         return (subprocess.call, (["touch", str(self.marker)],))
+
+
+def test_bytes_that_are_no_pickle_are_refused_whatever_they_hold(tmp_path):
+    garbage = tmp_path / "garbage.pt"
+    for seed in range(200):  # random bytes fail inside torch.load in five different ways
+        garbage.write_bytes(random.Random(seed).randbytes(300))
+        with pytest.raises(InputError, match="refused to load"):
+            load_checkpoint(garbage, model_name="bilat_vit_tiny_28")
 
 
 def test_pickle_that_would_run_code_is_refused_and_never_runs(tmp_path):

@@ -190,3 +190,14 @@ def test_a_killed_rank_stops_the_run_with_one_line_and_the_rerun_resumes(smoke_c
     assert stored(out) == stored(tmp_path / "single")
     with ResultStore.for_run(out, "grid") as results:
         assert results.rows()[: len(before)] == before  # stored cells were skipped, not run again
+
+
+def test_a_study_does_not_train_under_several_ranks(tmp_path):
+    spec = tmp_path / "study.toml"
+    spec.write_text('n_examples = 16\n[train]\ntasks = "mnist5k"\nvariants = ["softmax"]\npreset = "smoke"\n'
+                    '[[threats]]\nname = "clean"\n', encoding="utf-8")
+    process = two_ranks(tmp_path / "out", spec)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode != 0
+    assert "this study has 1 untrained checkpoint and 2 ranks run: run `bilat-eval batch SPEC` once" in stderr
+    assert not (tmp_path / "out" / "checkpoints").exists()

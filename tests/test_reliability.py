@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import signal
 import sqlite3
 import struct
@@ -88,7 +89,7 @@ def inputs(smoke_checkpoints, tmp_path_factory) -> dict[str, str]:
     files = {
         "truncated": lambda path: path.write_bytes(softmax.read_bytes()[:1000]),
         "empty": lambda path: path.write_bytes(b""),
-        "random": lambda path: path.write_bytes(os.urandom(5000)),
+        "random": lambda path: path.write_bytes(random.Random(1).randbytes(5000)),
         "corrupt_header": lambda path: corrupt_header(softmax, path),
         "no_task": lambda path: edit_metadata(softmax, path, drop_key("task")),
         "no_model": lambda path: edit_metadata(softmax, path, drop_key("model")),
@@ -109,7 +110,7 @@ def inputs(smoke_checkpoints, tmp_path_factory) -> dict[str, str]:
         make(path)
         paths[name] = str(path)
     torch.save(PickledCode(), root / "code.pt")
-    (root / "garbage.pt").write_bytes(os.urandom(300))
+    (root / "garbage.pt").write_bytes(random.Random(0).randbytes(300))
     paths["code_pt"], paths["garbage_pt"] = str(root / "code.pt"), str(root / "garbage.pt")
     paths["root"] = str(root)
     return paths

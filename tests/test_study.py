@@ -238,28 +238,14 @@ def test_shards_are_deterministic_and_bad_shards_are_one_line(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("train, key", [
-    ('variants = ["softmax"]\n', "train.tasks: must be a non-empty list"),
-    ('tasks = "mnist5k"\nvariants = ["softmaxx"]\n', "train.variants[0]: "),
-    ('tasks = "mnist5k"\nvariants = ["softmax"]\nseeds = [-1]\n', "train.seeds[0]: must be a whole number >= 0"),
-    ('tasks = "mnist5k"\nvariants = ["softmax"]\npreset = "slow"\n', "train.preset: unknown preset 'slow'"),
-    ('tasks = "mnist5k"\nvariants = ["softmax"]\nsettings = [{nu = 2}]\n', "train.settings[0].nu: unknown setting"),
-    ('tasks = "mnist5k"\nvariants = ["softmax"]\nsettings = [{boost_steps = -1}]\n', "train.settings[0].boost_steps: must be"),
-    ('tasks = "mnist5k"\nvariants = ["softmax"]\nepoch = 3\n', "train.epoch: unknown key"),
-])
-def test_a_bad_train_table_fails_before_anything_trains(tmp_path, train, key):
-    spec = tmp_path / "bad.toml"
-    spec.write_text(f'[train]\n{train}\n[[threats]]\nname = "clean"\n', encoding="utf-8")
-    result = invoke(tmp_path / "out", "batch", str(spec))
-    assert result.exit_code == 2, result.output
-    assert result.output.startswith(f"error: {key}") and result.output.count("\n") == 1
-    assert not (tmp_path / "out").exists()
-
-
-def test_a_bad_threat_of_a_study_fails_before_anything_trains(tmp_path):
-    spec = tmp_path / "bad.toml"
-    spec.write_text('[train]\ntasks = "mnist5k"\nvariants = ["softmax"]\npreset = "smoke"\n[[threats]]\nname = "pgdd"\n',
-                    encoding="utf-8")
-    result = invoke(tmp_path / "out", "batch", str(spec))
-    assert result.exit_code == 2 and result.output.startswith("error: threats[0].name")
-    assert not (tmp_path / "out").exists()
+def test_a_study_of_two_tasks_has_verdicts_for_each_dataset(study):
+    root, spec, _ = study
+    both = root / "both.toml"
+    both.write_text(spec.read_text().replace('tasks = "mnist5k"', 'tasks = ["mnist5k", "digits"]')
+                    .replace('run = "study"', 'run = "both"'), encoding="utf-8")
+    result = invoke(root / "out", "batch", str(both))
+    assert result.exit_code == 0, result.output
+    assert result.output.count("reused: ") == 4 and result.output.count("trained: ") == 4
+    verdicts = pd.read_csv(root / "out" / "both" / "verdicts.csv")
+    assert sorted(set(verdicts.dataset)) == ["digits", "mnist5k"]
+    assert len(verdicts) == 2 * 3 and set(verdicts.seeds) == {2}

@@ -18,9 +18,16 @@ def cached_split(source: str, split: str, build: Callable[[], datasets.Dataset])
     The copy is built through ``atomic.atomic_folder``, so an interrupted build leaves no
     half-written cache behind, and processes building the same split at once (the ranks of a
     sharded run) do not collide: the first one in place wins, the others' copies are dropped.
+    ``datasets``' own progress bars stay off while it saves (the commands draw their own).
     """
     target = cache_dir() / "arrow" / f"{source}-v{CACHE_VERSION}" / split
     if not target.exists():
-        with atomic_folder(target) as partial:
-            build().save_to_disk(str(partial))
+        was_enabled = datasets.is_progress_bar_enabled()
+        datasets.disable_progress_bars()
+        try:
+            with atomic_folder(target) as partial:
+                build().save_to_disk(str(partial))
+        finally:
+            if was_enabled:
+                datasets.enable_progress_bars()
     return datasets.load_from_disk(str(target))

@@ -39,7 +39,7 @@ from scipy.stats import binomtest
 from robustbench_bilateral.results.export import threat_labels
 from robustbench_bilateral.results.row import ResultRow
 from robustbench_bilateral.results.seeds import holm, seed_test
-from robustbench_bilateral.results.series import ModelGroup, Point, model_groups, pool, setting_key
+from robustbench_bilateral.results.series import ModelGroup, Point, model_groups, pool, seed_keys, setting_key
 from robustbench_bilateral.results.stats import Z_95
 from robustbench_bilateral.results.views import PRIMARY_METRICS
 
@@ -143,13 +143,10 @@ def compare(rows: Sequence[ResultRow], baseline: str, outcomes: Outcomes,
 
 
 def seed_values(point: Point, groups: Mapping[str, ModelGroup]) -> dict[int, float]:
-    """``{training seed: value}`` of a pooled point's checkpoints; a checkpoint whose seed is unknown
-    (or repeated) gets a key of its own below zero, so it pairs with nothing."""
-    values: dict[int, float] = {}
-    for index, row in enumerate(point.rows):
-        seed = groups[row.checkpoint_sha256].seeds.get(row.checkpoint_sha256)
-        values[seed if seed is not None and seed not in values else -1 - index] = row.value
-    return values
+    """``{training seed: value}`` of a pooled point's checkpoints (``series.seed_keys``)."""
+    group = groups[point.rows[0].checkpoint_sha256]
+    keys = seed_keys(group, [row.checkpoint_sha256 for row in point.rows])
+    return {key: row.value for key, row in zip(keys, point.rows)}
 
 
 def setting_labels(rows: Sequence[ResultRow]) -> dict[str, str]:

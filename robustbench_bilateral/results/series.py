@@ -46,6 +46,16 @@ class ModelGroup:
     """Training seed of each checkpoint (by SHA-256) where its metadata says."""
 
 
+def seed_keys(group: ModelGroup, checkpoints: Sequence[str]) -> list[int]:
+    """A key per checkpoint (SHA-256) of ``group``, in order: its training seed, or for a seed that
+    is unknown or taken already ``-1 - index``, so seed-level tests pair it with nothing."""
+    keys: list[int] = []
+    for index, sha in enumerate(checkpoints):
+        seed = group.seeds.get(sha)
+        keys.append(seed if seed is not None and seed not in keys else -1 - index)
+    return keys
+
+
 @dataclass(frozen=True)
 class Point:
     """One pooled value: the mean over ``k`` checkpoints and its interval (see the module docstring)."""

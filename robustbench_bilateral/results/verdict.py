@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 
 from robustbench_bilateral.results.row import ResultRow
 from robustbench_bilateral.results.seeds import holm, seed_test, verdict
-from robustbench_bilateral.results.series import ModelGroup, setting_key
+from robustbench_bilateral.results.series import ModelGroup, seed_keys, setting_key
 from robustbench_bilateral.results.views import PRIMARY_METRICS
 
 
@@ -36,6 +36,7 @@ class Verdict:
     dataset: str
     threat_group: str
     metric: str
+    verdict: str
     settings: int
     seeds: int
     baseline_seeds: int
@@ -48,7 +49,6 @@ class Verdict:
     test: str
     p_value: float
     p_holm: float
-    verdict: str
 
     @property
     def higher_is_better(self) -> bool:
@@ -70,20 +70,20 @@ def verdicts(rows: Sequence[ResultRow], groups: Mapping[str, ModelGroup], baseli
     threat group and variant; Holm-corrected over the whole table."""
     primary = [row for row in rows if row.metric in PRIMARY_METRICS]
     names = threat_group_names(primary)
-    # (dataset, threat group, metric) -> group label -> setting -> checkpoint sha -> value
-    table: dict[tuple[str, str, str], dict[str, dict[tuple, dict[str, float]]]] = {}
+    # (dataset, threat group, metric) -> model group (by its checkpoints) -> setting -> checkpoint sha -> value
+    table: dict[tuple[str, str, str], dict[tuple[str, ...], dict[tuple, dict[str, float]]]] = {}
     for row in primary:
-        by_label = table.setdefault((row.dataset, names[row.cell_key], row.metric), {})
-        by_label.setdefault(groups[row.checkpoint_sha256].label, {}).setdefault(setting_key(row), {})[row.checkpoint_sha256] = row.value
-    by_name = {group.label: group for group in groups.values()}
+        members = groups[row.checkpoint_sha256].checkpoints
+        by_group = table.setdefault((row.dataset, names[row.cell_key], row.metric), {})
+        by_group.setdefault(members, {}).setdefault(setting_key(row), {})[row.checkpoint_sha256] = row.value
     cells: list[Verdict] = []
-    for where, by_label in table.items():
-        reference = next((label for label in by_label if by_name[label].variant == baseline), None)
+    for where, by_group in table.items():
+        reference = next((members for members in by_group if groups[members[0]].variant == baseline), None)
         if reference is None:
             continue
-        for label, settings in by_label.items():
-            if label != reference:
-                cell = _verdict(by_name[label], by_name[reference], settings, by_label[reference], where)
+        for members, settings in by_group.items():
+            if members != reference:
+                cell = _verdict(groups[members[0]], groups[reference[0]], settings, by_group[reference], where)
                 cells += [cell] if cell is not None else []
     adjusted = holm([cell.p_value for cell in cells])
     return [replace(cell, p_holm=p, verdict=verdict(cell.delta, p, cell.higher_is_better)) for cell, p in zip(cells, adjusted)]
@@ -91,12 +91,10 @@ def verdicts(rows: Sequence[ResultRow], groups: Mapping[str, ModelGroup], baseli
 
 def _scores(settings: Mapping[tuple, Mapping[str, float]], common: Sequence[tuple], group: ModelGroup,
             metric: str) -> dict[int, float]:
-    """``{training seed: score over the common settings}`` of ``group``'s checkpoints: the mean, for
-    perplexity the geometric mean (a checkpoint of unknown seed gets a key below zero of its own)."""
+    """``{training seed: score over the common settings}`` of ``group``'s checkpoints
+    (``series.seed_keys``): the mean, for perplexity the geometric mean."""
     scores: dict[int, float] = {}
-    for index, sha in enumerate(group.checkpoints):
-        seed = group.seeds.get(sha)
-        key = seed if seed is not None and seed not in scores else -1 - index
+    for key, sha in zip(seed_keys(group, group.checkpoints), group.checkpoints):
         values = [settings[setting][sha] for setting in common]
         scores[key] = math.exp(statistics.fmean(map(math.log, values))) if metric == "perplexity" else statistics.fmean(values)
     return scores
@@ -115,6 +113,8 @@ def _verdict(mine: ModelGroup, theirs: ModelGroup, settings: Mapping[tuple, Mapp
     test = seed_test(baseline_scores, variant_scores)
     if test is None:
         return None
-    return Verdict(mine.label, dataset, name, metric, len(common), len(variant_scores), len(baseline_scores),
-                   statistics.fmean(variant_scores.values()), statistics.fmean(baseline_scores.values()),
-                   test.delta, test.low, test.high, test.effect_size, test.test, test.p_value, test.p_value, "")
+    return Verdict(variant=mine.label, dataset=dataset, threat_group=name, metric=metric, verdict="", settings=len(common),
+                   seeds=len(variant_scores), baseline_seeds=len(baseline_scores),
+                   value=statistics.fmean(variant_scores.values()), baseline_value=statistics.fmean(baseline_scores.values()),
+                   delta=test.delta, delta_ci_low=test.low, delta_ci_high=test.high, effect_size=test.effect_size,
+                   test=test.test, p_value=test.p_value, p_holm=test.p_value)

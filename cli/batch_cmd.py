@@ -11,10 +11,10 @@ from cli.evaluating import print_notes, run_with_progress
 from cli.settings import Settings, pass_settings
 from cli.tables import print_report
 from cli.train_cmd import print_outcome, train_with_progress
-from robustbench_bilateral.batch import discard_threat_cells, plan_batch, read_table, study_units
+from robustbench_bilateral.batch import discard_threat_cells, open_empty_shard, plan_batch, read_table, study_units
 from robustbench_bilateral.errors import InputError
 from robustbench_bilateral.report import DEFAULT_BASELINE, build_report, write_report
-from robustbench_bilateral.study import Shard, TrainingUnit, require_one_process
+from robustbench_bilateral.study import Shard, TrainingUnit, require_baseline, require_one_process
 
 
 @click.command("batch")
@@ -41,10 +41,15 @@ def batch_command(settings: Settings, spec: Path, fresh: bool, recompute: str, b
     """
     part = Shard.parse(shard)
     units = study_units(spec, seed=settings.seed, shard=part)
+    own = read_table(spec).get("checkpoints")
+    if part.count == 1 and not own:
+        require_baseline(units, baseline)
     require_one_process(units, settings.out)
     trained = [train_unit(settings, unit) for unit in units]
-    if part.count > 1 and not trained and not read_table(spec).get("checkpoints"):
-        settings.console.print(f"shard {shard} holds no checkpoint of this study: nothing to run", markup=False)
+    if part.count > 1 and not trained and not own:
+        run_dir = open_empty_shard(spec, part, settings.out)
+        settings.console.print(f"shard {shard} holds no checkpoint of this study: {run_dir} stays empty", markup=False,
+                               highlight=False, soft_wrap=True)
         return
     plan = plan_batch(spec, seed=settings.seed, fresh=fresh, trained=trained, shard=part)
     if part.count == 1 and baseline not in plan.variants:

@@ -146,6 +146,16 @@ def study_units(path: Path, *, seed: int = 0, shard: Shard = Shard()) -> list[Tr
     return [unit for unit in units if shard.holds(unit.key)]
 
 
+def open_empty_shard(path: Path, shard: Shard, out: Path) -> Path:
+    """Create the (empty) store of a shard that holds no cell of the spec, so `report` can merge every
+    shard's run folder; return the folder."""
+    run = shard.run_name(read_table(path).get("run", Path(path).stem))
+    if is_main():
+        with ResultStore.for_run(out, run):
+            pass
+    return Path(out) / run
+
+
 def shard_plan(plan: EvaluationPlan, shard: Shard, trained: Sequence[Path] = ()) -> EvaluationPlan:
     """The part of ``plan`` in ``shard``, in its own run (``Shard.run_name``): every cell of the
     ``trained`` checkpoints (this shard's training units), and of the other cells those whose key

@@ -5,13 +5,14 @@
     [train]
     tasks = ["fmnist"]                                   # one task or a list (`bilat-eval train --task`)
     variants = ["softmax", "bilateral+boost"]            # attention variants
-    seeds = [0, 1, 2]                                    # training seeds (default: [the spec's seed])
+    seeds = [0, 1, 2]                                    # training seeds (default: [the command's --seed])
     preset = "quick"                                     # training preset (default quick)
     epochs = 2                                           # optional: the preset's epochs overridden
     threads = 2                                          # optional: torch's CPU threads while training
-    settings = [{}, {boost_steps = 2, nu_init = 0.5}]   # optional: variant settings, one grid axis
+    settings = [{}, {depth = 4}]                         # optional: variant settings, one grid axis
 
-Every combination ``tasks x variants x settings x seeds`` is one *training unit*, trained into
+Every combination ``tasks x variants x settings x seeds`` is one *training unit* (each setting's
+attention fields are checked against every variant before anything trains), trained into
 its run folder (``training.folders.run_folder``) under the command's ``--out``: a finished
 checkpoint there is reused, an unfinished run resumes, and a changed setting names another
 folder, so it trains anew. A ``settings`` table holds attention fields (``pos_kernel``,
@@ -107,6 +108,14 @@ def require_one_process(units: Sequence[TrainingUnit], out: Path) -> None:
                          "run `bilat-eval batch SPEC` once without torchrun to train them, then torchrun reuses them")
 
 
+def require_baseline(units: Sequence[TrainingUnit], baseline: str) -> None:
+    """An ``InputError`` before anything trains when no unit is of the ``baseline`` variant."""
+    names = list(dict.fromkeys(parse_variant(unit.variant).name for unit in units))
+    if units and baseline not in names:
+        raise InputError(f"baseline variant '{baseline}' is not among the study's variants: add it to train.variants "
+                         f"or pass --baseline with one of {', '.join(names)}")
+
+
 def shard_of(key: str, count: int) -> int:
     """The shard (1 to ``count``) of ``key``: ``int(SHA-256(key)[:16 hex digits]) mod count + 1``."""
     return int(hashlib.sha256(key.encode()).hexdigest()[:16], 16) % count + 1
@@ -136,8 +145,21 @@ def training_units(table: Any, *, seed: int = 0) -> list[TrainingUnit]:
     threads = None if table.get("threads") is None else whole_number(table["threads"], "train.threads", 1)
     settings = [_options(entry, f"train.settings[{index}]")
                 for index, entry in enumerate(_listed(table.get("settings", [{}]), "train.settings", "settings tables"))]
+    for (index, options), variant in itertools.product(enumerate(settings), variants):
+        _check_fits(variant, options, f"train.settings[{index}]")
     return [TrainingUnit(task, variant, one_seed, preset, epochs, options, threads)
             for task, variant, options, one_seed in itertools.product(tasks, variants, settings, seeds)]
+
+
+def _check_fits(variant: str, options: TrainOptions, name: str) -> None:
+    """A ``FieldError`` on ``<name>.<field>`` when an attention setting does not fit ``variant`` (e.g.
+    ``boost_steps`` on a variant without boosting); settings that need the model (``layers`` beyond
+    its depth) are checked when the unit starts training."""
+    if options.attention:
+        try:
+            parse_variant(variant, **options.attention)
+        except FieldError as error:
+            raise error.renamed(f"{name}.{error.field}") from None
 
 
 def _listed(value: Any, name: str, kinds: str) -> Sequence[Any]:

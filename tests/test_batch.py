@@ -56,6 +56,8 @@ NOISE_GRID = '[[threats]]\nname = "clean"\n[[threats]]\nname = "noise"\nkind = "
         ('tasks = "mnist5k"\nvariants = ["softmax"]\nsettings = [{nu = 2}]\n', "train.settings[0].nu: unknown setting"),
         ('tasks = "mnist5k"\nvariants = ["softmax"]\nsettings = [{boost_steps = -1}]\n', "train.settings[0].boost_steps: must be"),
         ('tasks = "mnist5k"\nvariants = ["softmax"]\nepoch = 3\n', "train.epoch: unknown key"),
+        ('tasks = "mnist5k"\nvariants = ["softmax"]\nsettings = [{boost_steps = 2}]\n',
+         "train.settings[0].boost_steps: variant 'softmax' needs boost_steps = 0"),
         ('tasks = "mnist5k"\nvariants = ["softmax"]\npreset = "smoke"\n[[threats]]\nname = "pgdd"\n', "threats[0].name"),
     ]),
 ])

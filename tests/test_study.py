@@ -18,7 +18,7 @@ from robustbench_bilateral.report import build_report
 from robustbench_bilateral.results import ResultStore
 from robustbench_bilateral.results.seeds import holm, seed_test, summarize, verdict
 from robustbench_bilateral.results.stats import wilson_interval
-from robustbench_bilateral.study import Shard, shard_of
+from robustbench_bilateral.study import Shard, shard_of, training_units
 
 STUDY = """run = "{run}"
 n_examples = 200
@@ -68,7 +68,7 @@ def stored_frame(run_dir: Path) -> pd.DataFrame:
     with ResultStore(run_dir / "results.sqlite") as store:
         rows = store.rows()
     frame = pd.DataFrame([{name: getattr(row, name) for name in SHOWN} | {"params": str(sorted(row.params.items()))}
-                          for row in rows])
+                          for row in rows], columns=SHOWN)
     return frame.sort_values(["checkpoint_sha256", "threat", "params", "metric"]).reset_index(drop=True)
 
 
@@ -151,13 +151,13 @@ def test_three_shards_of_a_study_give_the_rows_of_the_unsharded_run(study):
         result = invoke(root / "out", "batch", "--shard", f"{index}/3", str(spec))
         assert result.exit_code == 0, result.output
         assert "trained: " not in result.output
-    held = [stored_frame(path) for path in shards if (path / "results.sqlite").exists()]
-    assert sum(cell_count(frame) for frame in held) == 16 and len(held) >= 2
-    merged = invoke(root / "out", "report", *map(str, [path for path in shards if path.exists()]), "--to", str(root / "merged"))
+    held = [stored_frame(path) for path in shards]
+    assert sum(cell_count(frame) for frame in held) == 16 and sum(len(frame) > 0 for frame in held) >= 2
+    merged = invoke(root / "out", "report", *map(str, shards), "--to", str(root / "merged"))
     assert merged.exit_code == 0, merged.output
-    report = build_report([path for path in shards if path.exists()])
+    report = build_report(shards)
     assert len(report.rows) == len(stored_frame(root / "out" / "study"))
-    together = pd.concat(held).sort_values(["checkpoint_sha256", "threat", "params", "metric"]).reset_index(drop=True)
+    together = pd.concat([frame for frame in held if len(frame)]).sort_values(["checkpoint_sha256", "threat", "params", "metric"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(together, stored_frame(root / "out" / "study"))
 
 
@@ -249,3 +249,25 @@ def test_a_study_of_two_tasks_has_verdicts_for_each_dataset(study):
     verdicts = pd.read_csv(root / "out" / "both" / "verdicts.csv")
     assert sorted(set(verdicts.dataset)) == ["digits", "mnist5k"]
     assert len(verdicts) == 2 * 3 and set(verdicts.seeds) == {2}
+
+
+def test_a_study_without_its_baseline_variant_fails_before_anything_trains(tmp_path):
+    spec = write_study(tmp_path)
+    spec.write_text(spec.read_text().replace('variants = ["softmax", "bilateral"]', 'variants = ["bilateral"]'), encoding="utf-8")
+    result = invoke(tmp_path / "out", "batch", str(spec))
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert result.output.startswith("error: baseline variant 'softmax' is not among the study's variants")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_shard_without_checkpoints_leaves_an_empty_run_that_report_merges(study):
+    root, spec, _ = study
+    keys = [unit.key for unit in training_units({"tasks": "mnist5k", "variants": ["softmax", "bilateral"], "seeds": [0, 1],
+                                                 "preset": "smoke"})]
+    empty = next(index for index in range(1, 9) if all(shard_of(key, 8) != index for key in keys))
+    result = invoke(root / "out", "batch", "--shard", f"{empty}/8", str(spec))
+    assert result.exit_code == 0, result.output
+    folder = root / "out" / f"study-shard{empty}of8"
+    with ResultStore(folder / "results.sqlite") as store:
+        assert store.rows() == []
+    assert len(build_report([root / "out" / "study", folder]).rows) == len(stored_frame(root / "out" / "study"))

@@ -61,6 +61,7 @@ bench: setup
 	$(OFFLINE) $(BIN)/python bench/attention.py
 	$(OFFLINE) $(BIN)/python bench/corruptions.py
 	$(OFFLINE) $(BIN)/python bench/attack_overhead.py
+	$(OFFLINE) $(BIN)/python bench/memory.py
 	$(OFFLINE) $(BIN)/python bench/startup.py
 
 # The reference corruption code (imagecorruptions 1.1.2 and Hendrycks' scripts) in its own environment.

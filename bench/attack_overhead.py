@@ -43,7 +43,7 @@ from robustbench_bilateral.evaluation import plan_cells, run_cells
 from robustbench_bilateral.sources import describe_checkpoint, load_split
 from robustbench_bilateral.threats import build_threat
 
-QUICK_CHECKPOINT = Path("results/checkpoints/fmnist/softmax-seed0/model.safetensors")
+QUICK_CHECKPOINT = Path("results/checkpoints/fmnist/quick/softmax-seed0/model.safetensors")
 EPS = 4 / 255
 TARGET_RATIO = 0.95
 

@@ -4,7 +4,7 @@ Rows are matched by setting (``results.series.setting_key``: dataset, split, thr
 parameters, metric, ``n``, seed), so two settings are never merged, and by model group: the
 checkpoints of one variant and recipe (``results.series.model_groups``) are replicates, their
 value is the mean and ``std`` the sample standard deviation over checkpoints, their interval the
-envelope of the checkpoints' 95 % intervals. With one checkpoint on each side the test is paired:
+95 % t-interval over them (``results.series.pool``). With one checkpoint on each side the test is paired:
 
 - accuracy: exact McNemar test on the per-example outcomes, with ``b`` = examples only the
   baseline gets right and ``c`` = examples only the variant gets right,
@@ -18,7 +18,7 @@ envelope of the checkpoints' 95 % intervals. With one checkpoint on each side th
 
 With several checkpoints (training seeds) on both sides the seeds are the unit
 (``results.seeds``): paired t over equal seeds, else Welch's t, with the t-interval of the
-difference and Cohen's d as ``effect_size``. Otherwise (one side replicated, the other not) there is
+difference and the standardised effect as ``effect_size`` (paired: Cohen's d_z, Welch: Cohen's d). Otherwise (one side replicated, the other not) there is
 no test (``test`` empty, no p-value) and the delta's interval is the normal approximation
 ``d +- 1.96 * sqrt(s_v^2 + s_b^2)``, ``s = (high - low) / 3.92`` of each side's interval.
 
@@ -176,7 +176,7 @@ def _comparison(rows: list[ResultRow], reference: list[ResultRow] | None, outcom
     test = ""
     if base is not None:
         delta = mine.value - base.value
-        seeds = seed_test(seed_values(base, groups), seed_values(mine, groups))
+        seeds = seed_test(seed_values(base, groups), seed_values(mine, groups)) if min(mine.k, base.k) > 1 else None
         if mine.k == 1 and base.k == 1:
             test, p_value, delta_low, delta_high = _paired_test(base.rows[0], mine.rows[0], outcomes)
         elif seeds is not None:

@@ -8,7 +8,20 @@ same number of tokens. Bilateral layers get 1-D sinusoidal position vectors (T, 
 repeat times every variant once, in turn, and the table reports the median time per variant and
 its ratio to softmax (the fused scaled_dot_product_attention kernel); the last column is the cost
 of boosting on the bilateral kernel, bilateral+boost / bilateral. Targets from length 197 up:
-bilateral <= 1.25x softmax, boost (K = 1) <= 2.1x its unboosted kernel.
+bilateral <= 1.10x softmax, boost (K = 1) <= 1.9x its unboosted kernel.
+
+The last two columns are the limits of the fast form, measured in the same repeats: the fused
+kernel (``scaled_dot_product_attention`` forward + backward on random q, k, v) alone at head dim
+d and at the bilateral layer's augmented width D (d + P + 1 rounded up to ``HEAD_ALIGN``) gives
+
+    bilateral floor = (softmax + core(D) - core(d)) / softmax
+
+(the softmax layer with its kernel at width D, nothing else added), and
+
+    boost floor = (bilateral + core(D)) / bilateral
+
+(one more kernel pass on the same q~, k~: the fused kernel cannot reuse the attention matrix of
+the first). A layer at its floor spends nothing beyond the kernel's own cost of the wider head.
 """
 
 from __future__ import annotations
@@ -16,10 +29,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from functools import partial
 
 import torch
+import torch.nn.functional as F
 
 from robustbench_bilateral.attention import build_attention, parse_variant
+from robustbench_bilateral.attention.bilateral import HEAD_ALIGN
 from robustbench_bilateral.attention.positions import sinusoidal_positions
 
 VARIANTS = ("softmax", "bilateral", "softmax+boost", "bilateral+boost")
@@ -43,19 +59,36 @@ def step_seconds(layer: torch.nn.Module, x: torch.Tensor, positions: torch.Tenso
     return time.perf_counter() - start
 
 
+def core_seconds(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> float:
+    """Wall time of the fused kernel alone, forward + backward."""
+    start = time.perf_counter()
+    F.scaled_dot_product_attention(q, k, v).sum().backward()
+    return time.perf_counter() - start
+
+
+def augmented_width(head_dim: int, pos_dim: int) -> int:
+    """The bilateral fast form's head width: d + P + 1 rounded up to a multiple of ``HEAD_ALIGN``."""
+    return -(-(head_dim + pos_dim + 1) // HEAD_ALIGN) * HEAD_ALIGN
+
+
 def time_length(length: int, args: argparse.Namespace) -> tuple[int, dict[str, float]]:
-    """(batch size, median seconds per variant) at sequence length ``length``."""
+    """(batch size, median seconds per variant and of the kernel alone at widths d and D) at length ``length``."""
     batch = max(1, args.tokens // length)
     torch.manual_seed(0)
     layers = {name: build_attention(args.dim, args.heads, parse_variant(name)) for name in VARIANTS}
     x = torch.randn(batch, length, args.dim, requires_grad=True)
     positions = sinusoidal_positions((length,), args.pos_dim, base=length)
-    times: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    for name, layer in layers.items():
-        step_seconds(layer, x, positions)
+    head_dim = args.dim // args.heads
+    cores = {f"core {width}": [torch.randn(batch, args.heads, length, width, requires_grad=True) for _ in range(3)]
+             for width in (head_dim, augmented_width(head_dim, args.pos_dim))}
+    work = {name: partial(step_seconds, layer, x, positions) for name, layer in layers.items()}
+    work.update({name: partial(core_seconds, *tensors) for name, tensors in cores.items()})
+    times: dict[str, list[float]] = {name: [] for name in work}
+    for run in work.values():
+        run()
     for _ in range(args.repeats):
-        for name, layer in layers.items():
-            times[name].append(step_seconds(layer, x, positions))
+        for name, run in work.items():
+            times[name].append(run())
     return batch, {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -67,7 +100,11 @@ def main() -> None:
         f"(head dim {args.dim // args.heads}), position width {args.pos_dim}, "
         f"{torch.get_num_threads()} threads, median of {args.repeats}"
     )
-    header = f"{'T':>6} {'batch':>5} " + " ".join(f"{name:>22}" for name in VARIANTS) + f" {'b+boost / bilateral':>20}"
+    head_dim = args.dim // args.heads
+    wide = augmented_width(head_dim, args.pos_dim)
+    print(f"bilateral head width D = {wide} (d + P + 1 = {head_dim + args.pos_dim + 1} rounded up to {HEAD_ALIGN})")
+    header = (f"{'T':>6} {'batch':>5} " + " ".join(f"{name:>22}" for name in VARIANTS)
+              + f" {'b+boost / bilateral':>20} {'bilateral floor':>16} {'boost floor':>12}")
     print(header)
     print("-" * len(header))
     for length in lengths:
@@ -75,7 +112,10 @@ def main() -> None:
         base = medians["softmax"]
         cells = " ".join(f"{medians[n] * 1e3:9.1f} ms ({medians[n] / base:4.2f}x)" for n in VARIANTS)
         boost_cost = medians["bilateral+boost"] / medians["bilateral"]
-        print(f"{length:>6} {batch:>5} {cells} {boost_cost:19.2f}x", flush=True)
+        wider = medians[f"core {wide}"] - medians[f"core {head_dim}"]
+        bilateral_floor = (base + wider) / base
+        boost_floor = (medians["bilateral"] + medians[f"core {wide}"]) / medians["bilateral"]
+        print(f"{length:>6} {batch:>5} {cells} {boost_cost:19.2f}x {bilateral_floor:15.2f}x {boost_floor:11.2f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -190,7 +190,7 @@ def run_with_progress(settings: Settings, evaluation: EvaluationPlan, warn: bool
 
         rows = run_cells(cells, out=settings.out, run=evaluation.run, device=settings.device,
                          batch_size=evaluation.batch_size, fresh=evaluation.fresh, progress=advance,
-                         sources=evaluation.sources, steps=step)
+                         sources=evaluation.sources, steps=step, compile_models=settings.compile_models)
     if not is_main():
         click.get_current_context().exit(0)
     exports = export_paths(run_dir)

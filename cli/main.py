@@ -128,15 +128,20 @@ class LazyGroup(click.Group):
               help="Folder for runs, results and checkpoints.")
 @click.option("--quiet", is_flag=True, help="Print only errors.")
 @click.option("--verbose", is_flag=True, help="Print more, and the traceback of an error.")
+@click.option("--compile", "compile_models", is_flag=True,
+              help="Run models through torch.compile (needs a C compiler on the CPU): a compile of about a minute, then "
+                   "faster passes; off by default because on 2 CPU cores it pays only on long runs (bench/compile.py).")
 @click.option("--plugin", "plugins", multiple=True, metavar="MODULE|FILE.py", envvar="BILAT_EVAL_PLUGINS",
               help="Import this module or file first, so the kernels, threats and corruptions it registers can be used; "
                    "repeatable [env: BILAT_EVAL_PLUGINS, space-separated].")
 @click.pass_context
-def cli(ctx: click.Context, device_name: str, seed: int, out: Path, quiet: bool, verbose: bool, plugins: tuple[str, ...]) -> None:
+def cli(ctx: click.Context, device_name: str, seed: int, out: Path, quiet: bool, verbose: bool, compile_models: bool,
+        plugins: tuple[str, ...]) -> None:
     """bilat-eval: how robust are bilateral and boosted attention variants of transformers?"""
     for plugin in plugins:
         load_plugin(plugin)
-    settings = Settings(device_name=device_name, seed=seed, out=out, quiet=quiet, verbose=verbose)
+    settings = Settings(device_name=device_name, seed=seed, out=out, quiet=quiet, verbose=verbose,
+                        compile_models=compile_models)
     ctx.obj = settings
     ctx.call_on_close(settings.close)
     if device_name != "auto" or launched():

@@ -21,13 +21,14 @@ if TYPE_CHECKING:
 
 @dataclass
 class Settings:
-    """Global options: ``--device`` name, seed, output folder, how much to print."""
+    """Global options: ``--device`` name, seed, output folder, how much to print, whether models are compiled."""
 
     device_name: str = "auto"
     seed: int = 0
     out: Path = Path("results")
     quiet: bool = False
     verbose: bool = False
+    compile_models: bool = False
 
     @cached_property
     def device(self) -> torch.device:

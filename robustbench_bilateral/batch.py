@@ -168,9 +168,10 @@ def shard_plan(plan: EvaluationPlan, shard: Shard, trained: Sequence[Path] = ())
 
 
 def discard_threat_cells(plan: EvaluationPlan, threats: Sequence[str], out: Path) -> int:
-    """Delete the stored cells of ``plan`` whose threat is named in ``threats`` (e.g. after a change
-    to how a corruption is computed), so the run computes them again and keeps every other cell;
-    return how many were deleted. A name that none of the plan's cells has is a one-line error."""
+    """Delete the stored cells of ``threats`` on the plan's checkpoints, whatever their parameters
+    (e.g. after a change to how a corruption is computed, or a new parameter of an attack), so the
+    run computes the plan's cells of them again and keeps every other cell; return how many were
+    deleted. A name that none of the plan's cells has is a one-line error."""
     planned = {cell.threat.name for cell in plan.cells}
     unknown = [name for name in threats if name not in planned]
     if unknown:
@@ -178,4 +179,6 @@ def discard_threat_cells(plan: EvaluationPlan, threats: Sequence[str], out: Path
     if not is_main() or not (out / plan.run).is_dir():
         return 0
     with ResultStore.for_run(out, plan.run) as store:
-        return len(store.discard(cell.key for cell in plan.cells if cell.threat.name in threats))
+        checkpoints = {cell.checkpoint_sha256 for cell in plan.cells}
+        stale = [row.cell_key for row in store.rows() if row.threat in threats and row.checkpoint_sha256 in checkpoints]
+        return len(store.discard(stale))

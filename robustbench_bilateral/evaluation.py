@@ -15,8 +15,10 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cache, partial
 from pathlib import Path
+from typing import cast
 
 import torch
+from torch import nn
 
 from robustbench_bilateral.attacks.vision import output_width
 from robustbench_bilateral.attention import AttentionConfig
@@ -198,6 +200,7 @@ def run_cells(
     progress: Progress | None = None,
     sources: Sources = FILES,
     steps: Steps | None = None,
+    compile_models: bool = False,
 ) -> list[ResultRow]:
     """Run the cells not yet stored in ``<out>/<run>/results.sqlite``, check and export the run, return the cells' rows.
 
@@ -211,17 +214,22 @@ def run_cells(
     model is moved to ``device`` when it is loaded. A stored cell that fails verification
     (``ResultStore.discard_inconsistent``) is deleted first, so it is computed again.
     ``progress`` hears of each cell and ``steps`` of each batch within a computed cell (``Engine.run``).
+    ``compile_models`` runs each model through ``torch.compile(model, dynamic=True)`` (the shapes of
+    shrinking attack batches compile once); its rows record ``compiled: true`` among their versions.
     """
 
     def load(path: str) -> LoadedCheckpoint:
         loaded = sources.load(path)
         loaded.model.to(device)
+        if compile_models:
+            loaded.model = cast(nn.Module, torch.compile(loaded.model, dynamic=True))
         return loaded
 
     with (ResultStore.for_run(out, run) if is_main() else nullcontext()) as store:
         if store is not None and not fresh:
             store.discard_inconsistent()
-        rows = Engine(store, device, batch_size, run).run(cells, load, sources.split, progress, fresh, steps)
+        engine = Engine(store, device, batch_size, run, compiled=compile_models)
+        rows = engine.run(cells, load, sources.split, progress, fresh, steps)
         if store is not None:
             keys = {row.cell_key for row in rows}
             rows = [row for row in store_flags_and_export(store, store.path.parent) if row.cell_key in keys]

@@ -175,6 +175,11 @@ def test_recompute_deletes_and_recomputes_only_the_named_threats_cells(smoke_che
     assert len(noise) == 2 and all(seq[key] > max(first_seq.values()) for key in noise)  # stored again, last
     assert all(seq[key] == first_seq[key] and after[key] == before[key] for key in before.keys() - noise)  # kept as they were
     assert all(after[key].value == before[key].value for key in noise)  # the same numbers: the noise is seeded
+    changed = write_spec(tmp_path, [str(smoke_checkpoints["softmax"])], NOISE_GRID.replace("0.4", "0.3"))
+    assert invoke(out, "batch", "--recompute", "noise", str(changed)).exit_code == 0
+    with ResultStore.for_run(out, "grid") as store:
+        strengths = sorted(row.params["strength"] for row in store.rows() if row.threat == "noise")
+    assert strengths == [0.1, 0.1, 0.3, 0.3]  # the stale 0.4 cell is gone with the others (accuracy, success rows)
 
 
 def test_report_of_a_missing_run_is_one_line(tmp_path):

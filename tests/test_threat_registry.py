@@ -20,7 +20,7 @@ from robustbench_bilateral.errors import FieldError, InputError
 from robustbench_bilateral.results import ResultStore
 from robustbench_bilateral.threats import THREATS, adversarial_threats, build_threat, register_threat
 
-SHARED = ("eps", "space", "labels", "batch_size")
+SHARED = ("eps", "space", "labels", "schedule", "batch_size")
 
 
 class BrightnessShift(Threat):
@@ -89,7 +89,7 @@ def test_importing_the_registry_alone_builds_threats_without_loading_torchattack
 
 
 @pytest.mark.parametrize(("name", "values", "problem"), [
-    ("fgsm", {"eps": 0.1, "steps": 3}, "threat 'fgsm' does not take 'steps': its parameters are eps, space, labels"),
+    ("fgsm", {"eps": 0.1, "steps": 3}, "threat 'fgsm' does not take 'steps': its parameters are eps, space, labels, schedule"),
     ("pgd", {"eps": 0.1, "steps": 2.5}, "got 2.5: give a whole number >= 1"),
     ("pgd", {"eps": 0.1, "steps": "5"}, "got '5': give a whole number >= 1"),
     ("pgd", {"eps": 0.1, "steps": 0}, "0 is out of range: give a whole number >= 1"),
@@ -104,7 +104,7 @@ def test_a_bad_parameter_is_a_field_error_naming_it_and_the_fix(name, values, pr
 def test_declarations_convert_fractions_fill_defaults_and_check_choices():
     threat = build_threat("pgd", eps="4/255", step_size=1, batch_size=8)
     assert threat.params == {"eps": 4 / 255, "norm": "Linf", "space": "pixel", "labels": "true", "steps": 20,
-                             "step_size": 1.0, "random_start": True, "batch_size": 8}
+                             "step_size": 1.0, "random_start": True, "schedule": "early-exit", "batch_size": 8}
     assert "batch_size" not in build_threat("fgsm", eps=0.1).params
     with pytest.raises(FieldError, match="unknown value 'pix': choose one of pixel, normalized") as error:
         build_threat("fgsm", eps=0.1, space="pix")

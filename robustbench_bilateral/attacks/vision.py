@@ -19,6 +19,11 @@ the model's number of classes (its output width, filled in when a run is planned
   with its own defaults: fewer iterations, ``n_classes - 1`` targets), not the reference code,
   and says so in its name; its APGD-T always runs, so it refuses a model of fewer than 4 classes.
 
+FGSM, PGD and PGD-L2 state their ``schedule`` (``attacks.schedule``): ``early-exit`` by default
+(examples misclassified clean are not attacked; PGD returns an example at its first misclassified
+iterate and attacks only the examples still correct), ``full`` for torchattacks' loop over every
+example to the final iterate. The other attacks run on every example as their code does.
+
 Attacks are untargeted; ``labels="true"`` attacks the ground truth, ``labels="pred"`` the
 model's clean prediction (the paper group's choice). Accuracy is always against the ground truth.
 Random parts of torchattacks (random starts, SPSA samples) draw from torch's global generator,
@@ -42,6 +47,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from robustbench_bilateral.attacks.schedule import Schedule, early_exit_pgd
 from robustbench_bilateral.attacks.space import RANGE, AttackSpace, UnitBoxModel, model_normalization
 from robustbench_bilateral.engine.threat import REQUIRED, Param, Threat
 from robustbench_bilateral.enums import ThreatFamily
@@ -55,6 +61,10 @@ EPS = Param("eps", float, REQUIRED, "radius in pixel units of [0, 1] (normalised
 SPACE = Param("space", str, AttackSpace.PIXEL.value, "attack [0, 1] pixels (clamped) or normalised inputs (unclamped)",
               choices=tuple(space.value for space in AttackSpace))
 LABELS = Param("labels", str, "true", "attack the ground truth or the model's clean prediction", choices=LABEL_MODES)
+SCHEDULE = Param("schedule", str, Schedule.EARLY_EXIT.value,
+                 "early-exit: examples misclassified clean are not attacked and PGD stops on an example at its first "
+                 "misclassified iterate; full: every example, final iterate (torchattacks' loop)",
+                 choices=tuple(schedule.value for schedule in Schedule))
 BATCH_SIZE = Param("batch_size", int, None, "examples per batch (None: the run's); the random parts, hence the rows, depend on it",
                    minimum=1, none_allowed=True)
 COMMON: tuple[Param, ...] = (EPS, SPACE, LABELS)
@@ -121,9 +131,14 @@ class VisionAttack(Threat):
         raise NotImplementedError
 
     def apply(self, images: torch.Tensor, labels: torch.Tensor, model: nn.Module, rng: ExampleRNG) -> torch.Tensor:
-        if self.params["labels"] == "pred":
+        early_exit = self.params.get("schedule") == Schedule.EARLY_EXIT.value
+        predicted = labels
+        if self.params["labels"] == "pred" or early_exit:
             with torch.no_grad():
-                labels = model(images).argmax(-1)
+                predicted = model(images).argmax(-1)
+        attacked: torch.Tensor | None = predicted == labels if early_exit else None
+        if self.params["labels"] == "pred":
+            labels = predicted
         if self.params["eps"] == 0:
             return images.clone()
         normalized = self.params["space"] == AttackSpace.NORMALIZED.value
@@ -132,18 +147,34 @@ class VisionAttack(Threat):
         box = UnitBoxModel(model, *model_normalization(model)).train(model.training) if normalized else None
         target = model if box is None else box
         start = images if box is None else box.to_unit(images)
-        seed = example_seed(rng.seed, rng.indices[0])
-        attack = self.make(target, 1 / (2 * RANGE) if normalized else 1.0, seed)
+        scale = 1 / (2 * RANGE) if normalized else 1.0
+        adversarial = self.attack(target, start, labels, attacked, scale, example_seed(rng.seed, rng.indices[0]))
+        return (adversarial if box is None else box.to_pixels(adversarial)).detach()
+
+    def parallel_batches(self) -> bool:
+        """Under the ``early-exit`` schedule: its attacks draw from generators of their own."""
+        return self.params.get("schedule") == Schedule.EARLY_EXIT.value
+
+    def attack(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, attacked: torch.Tensor | None,
+               scale: float, seed: int) -> torch.Tensor:
+        """The adversarial images of the batch: ``make``'s attack on every example (``attacked`` None),
+        or only on the examples ``attacked`` marks (the others returned as they are), with torch's
+        global generator seeded by ``seed`` (and put back afterwards)."""
         devices = [images.device] if images.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
-            adversarial = attack(start, labels)
-        return (adversarial if box is None else box.to_pixels(adversarial)).detach()
+            if attacked is None:
+                return self.make(model, scale, seed)(images, labels)
+            adversarial = images.clone()
+            if attacked.any():
+                adversarial[attacked] = self.make(model, scale, seed)(images[attacked], labels[attacked])
+            return adversarial
 
 
 class FGSM(VisionAttack):
     name = "fgsm"
     summary = "FGSM: one L-inf gradient-sign step of size eps."
+    parameters = (*COMMON, SCHEDULE)
 
     def make(self, model, scale, seed):
         return _torchattacks().FGSM(model, eps=self.params["eps"] * scale)
@@ -158,6 +189,7 @@ class PGD(VisionAttack):
         Param("steps", int, 20, "iterations", minimum=1),
         Param("step_size", float, None, "step size, in the units of eps; None = 0.15 * eps", minimum=0.0, none_allowed=True),
         Param("random_start", bool, True, "start from a uniform random point of the ball"),
+        SCHEDULE,
         BATCH_SIZE,
     )
 
@@ -170,6 +202,16 @@ class PGD(VisionAttack):
         attack = getattr(_torchattacks(), "PGDL2" if self.norm == "L2" else "PGD")
         return attack(model, eps=self.params["eps"] * scale, alpha=self.step() * scale, steps=self.params["steps"],
                       random_start=self.params["random_start"])
+
+    def attack(self, model, images, labels, attacked, scale, seed):
+        """torchattacks' PGD under the ``full`` schedule; under ``early-exit`` ``schedule.early_exit_pgd``
+        with a generator of its own seeded by ``seed``, which draws what torch's global generator seeded
+        so would."""
+        if attacked is None:
+            return super().attack(model, images, labels, attacked, scale, seed)
+        generator = torch.Generator(images.device).manual_seed(seed)
+        return early_exit_pgd(model, images, labels, attacked, self.params["eps"] * scale, self.step() * scale,
+                              self.params["steps"], self.params["random_start"], self.norm, generator)
 
 
 class PGDL2(PGD):

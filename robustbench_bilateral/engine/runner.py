@@ -25,7 +25,8 @@ the threat sets one (an attack with random parts, whose rows depend on it).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any, Protocol, Self, cast
 
@@ -37,6 +38,7 @@ from robustbench_bilateral.engine.cell import Cell
 from robustbench_bilateral.engine.distributed import RankZeroStore, gather, shard
 from robustbench_bilateral.engine.language import EmbeddingThreat, TextSplit, evaluated_ids
 from robustbench_bilateral.engine.model_checks import model_flags
+from robustbench_bilateral.engine.parallel import map_batches
 from robustbench_bilateral.engine.threat import Clean, Threat
 from robustbench_bilateral.enums import Task, ThreatFamily
 from robustbench_bilateral.errors import BilatError
@@ -104,6 +106,20 @@ class LanguageOutcome(Outcome):
     counts: Tensor
 
 
+@contextmanager
+def frozen(model: nn.Module) -> Iterator[None]:
+    """Within the block no parameter of ``model`` requires gradients (restored after): backward passes
+    through it compute the input's gradient only."""
+    parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    for parameter in parameters:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter in parameters:
+            parameter.requires_grad_(True)
+
+
 def apply_threat(threat: Threat, batch: Tensor, labels: Tensor, model: nn.Module, rng: ExampleRNG) -> Tensor:
     """``threat.apply`` with gradients only for adversarial threats; the result is detached."""
     with torch.set_grad_enabled(threat.family is ThreatFamily.ADVERSARIAL):
@@ -119,29 +135,38 @@ def run_vision_cell(
     batch_size: int,
     device: torch.device | str,
     done: BatchDone | None = None,
+    parallel: bool = True,
 ) -> VisionOutcome:
     """Predictions of ``model`` (put in eval mode) on ``threat`` applied to ``images`` (N, C, H, W) in [0, 1].
 
     Example ``i`` draws its randomness from ``ExampleRNG(seed, [i])``, so the outcome does not
     depend on ``batch_size``, nor on which rank of a sharded run evaluates it: each rank runs the
     batches of its ``shard(N, batch_size)`` and every rank returns all N outcomes in order.
-    ``done(count, N)`` is called after each of this rank's batches.
+    ``done(count, N)`` is called after each of this rank's batches, in order. On the CPU the
+    batches of a threat with ``parallel_batches`` run at once (``engine.parallel``) unless
+    ``parallel`` is False (a compiled model runs them one after the other). The model's
+    parameters do not require gradients meanwhile (an attack needs only the input's).
     """
     if len(labels) == 0 or len(images) != len(labels):
         raise ValueError(f"need as many images as labels, at least one: got {len(images)} and {len(labels)}")
     device = torch.device(device)
     model.eval()
     mine = shard(len(labels), batch_size)
-    predictions = [torch.empty(0, dtype=torch.long)]
-    for start in range(mine.start, mine.stop, batch_size):
-        stop = min(start + batch_size, mine.stop)
-        batch = images[start:stop].to(device)
+
+    def predict(start: int, stop: int) -> Tensor:
         rng = ExampleRNG(seed, range(start, stop), device)
-        evaluated = apply_threat(threat, batch, labels[start:stop].to(device), model, rng)
+        evaluated = apply_threat(threat, images[start:stop].to(device), labels[start:stop].to(device), model, rng)
         with torch.no_grad():
-            predictions.append(model(evaluated).argmax(dim=-1).cpu())
-        if done is not None:
-            done(stop - start, len(labels))
+            return model(evaluated).argmax(dim=-1).cpu()
+
+    bounds = [(start, min(start + batch_size, mine.stop)) for start in range(mine.start, mine.stop, batch_size)]
+    parallel = parallel and device.type == "cpu" and threat.parallel_batches()
+    predictions = [torch.empty(0, dtype=torch.long)]
+    with frozen(model):
+        for (start, stop), predicted in zip(bounds, map_batches(predict, bounds, parallel)):
+            predictions.append(predicted)
+            if done is not None:
+                done(stop - start, len(labels))
     predicted = gather(torch.cat(predictions))
     return VisionOutcome(predicted, predicted == labels.cpu())
 
@@ -196,12 +221,14 @@ class Engine:
     store on rank 0 and ``None`` on the other ranks, which get rank 0's answers and write nothing.
     """
 
-    def __init__(self, store: ResultStore | None, device: torch.device | str, batch_size: int, run_name: str) -> None:
+    def __init__(self, store: ResultStore | None, device: torch.device | str, batch_size: int, run_name: str,
+                 compiled: bool = False) -> None:
         self.store = RankZeroStore(store)
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.run_name = run_name
-        self.versions = {**versions(), **cpu_setup()}
+        self.compiled = compiled
+        self.versions = {**versions(), **cpu_setup(), **({"compiled": True} if compiled else {})}
         self._clean: dict[str, VisionOutcome] = {}
 
     def run(
@@ -307,7 +334,8 @@ class Engine:
             outcome = clean
         else:
             batch_size = cell.threat.params.get("batch_size") or self.batch_size
-            outcome = run_vision_cell(checkpoint.model, images, labels, cell.threat, cell.seed, batch_size, self.device, done)
+            outcome = run_vision_cell(checkpoint.model, images, labels, cell.threat, cell.seed, batch_size, self.device, done,
+                                      parallel=not self.compiled)
         wall_s = time.perf_counter() - started
         rows = [
             self._row(cell, checkpoint, "accuracy", outcome.n, outcome.n_correct / outcome.n,

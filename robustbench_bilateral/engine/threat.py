@@ -155,6 +155,12 @@ class Threat:
         parameters (raise a ``FieldError``) or a derived entry. By default ``values`` as given."""
         return values
 
+    def parallel_batches(self) -> bool:
+        """Whether batches of this threat may run at once in several threads (``engine.parallel``): it
+        draws only from the ``rng`` and generators of its own, never from torch's global generator,
+        and keeps no state between batches. By default no."""
+        return False
+
     def apply(self, images: Tensor, labels: Tensor, model: nn.Module, rng: ExampleRNG) -> Tensor:
         """The evaluated batch: same shape as ``images`` (pixels in [0, 1]).
 

@@ -1,0 +1,45 @@
+"""Batches that run at once: one batch per worker thread, each on one intra-op thread.
+
+Small models leave most of a multi-core CPU idle inside one batch (a ViT of dimension 64 on 28 px
+images runs one PGD step 1.2x faster with 2 intra-op threads than with 1), so a threat whose
+batches are independent (``Threat.parallel_batches``: it draws only from its own generators) runs
+them in ``torch.get_num_threads()`` worker threads instead, each batch with one intra-op thread
+(torch releases the GIL inside its kernels). Each batch then computes the same numbers however
+many workers there are, and the same as a single-threaded run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import TypeVar
+
+import torch
+
+Result = TypeVar("Result")
+
+
+@contextmanager
+def one_intra_op_thread() -> Iterator[None]:
+    """Within the block torch's kernels use one thread each (the process-wide setting, restored after)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def map_batches(work: Callable[[int, int], Result], bounds: Sequence[tuple[int, int]], parallel: bool) -> Iterator[Result]:
+    """``work(start, stop)`` of each batch, yielded in order as they finish.
+
+    ``parallel``: in ``torch.get_num_threads()`` worker threads, each batch on one intra-op thread;
+    otherwise one batch after the other on the calling thread with torch's threads as they are.
+    """
+    if not parallel:
+        yield from (work(start, stop) for start, stop in bounds)
+        return
+    workers = torch.get_num_threads()
+    with one_intra_op_thread(), ThreadPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(lambda bound: work(*bound), bounds)

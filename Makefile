@@ -2,6 +2,7 @@
 #   make demo   set everything up, then run the main job on the built-in data
 #   make test   set everything up, lint and type-check, then run the fast test suite (make test-all adds slow tests)
 #   make golden rebuild the corruption golden files with the reference code (HENDRYCKS=checkout of hendrycks/robustness)
+#   make bench-reference time the 19 corruptions side by side with the reference code (imagecorruptions, its own venv)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -12,7 +13,7 @@ APT_PACKAGES := dataset-fashion-mnist wordnet-base chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OFFLINE := HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1
 
-.PHONY: setup system venv data demo lint test test-all bench reference golden
+.PHONY: setup system venv data demo lint test test-all bench reference golden bench-reference
 
 setup: system venv data
 
@@ -62,6 +63,7 @@ bench: setup
 	$(OFFLINE) $(BIN)/python bench/corruptions.py
 	$(OFFLINE) $(BIN)/python bench/attack_overhead.py
 	$(OFFLINE) $(BIN)/python bench/memory.py
+	$(OFFLINE) $(BIN)/python bench/compile.py
 	$(OFFLINE) $(BIN)/python bench/startup.py
 
 # The reference corruption code (imagecorruptions 1.1.2 and Hendrycks' scripts) in its own environment.
@@ -79,3 +81,6 @@ $(REF_VENV)/.installed:
 
 golden: reference
 	$(REF_BIN)/python bench/reference/make_corruption_golden.py --hendrycks $(HENDRYCKS)
+
+bench-reference: setup reference
+	OMP_NUM_THREADS=2 $(OFFLINE) $(BIN)/python bench/corruptions.py --threads 2 --reference-python $(REF_BIN)/python

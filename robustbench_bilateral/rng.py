@@ -8,7 +8,7 @@ of 64, on any rank of a sharded run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -45,15 +45,25 @@ class ExampleRNG:
 
     def rand(self, *shape: int) -> torch.Tensor:
         """Uniform draws in [0, 1)."""
-        return self._stack(lambda g: torch.rand(shape, generator=g))
+        return self._fill(torch.float32, shape, lambda g, row: torch.rand(shape, generator=g, out=row))
 
     def randn(self, *shape: int) -> torch.Tensor:
         """Standard normal draws."""
-        return self._stack(lambda g: torch.randn(shape, generator=g))
+        return self._fill(torch.float32, shape, lambda g, row: torch.randn(shape, generator=g, out=row))
 
     def randint(self, low: int, high: int, *shape: int) -> torch.Tensor:
         """Integers uniform in [low, high)."""
-        return self._stack(lambda g: torch.randint(low, high, shape, generator=g))
+        return self._fill(torch.int64, shape, lambda g, row: torch.randint(low, high, shape, generator=g, out=row))
 
-    def _stack(self, draw) -> torch.Tensor:
-        return torch.stack([draw(g) for g in self._generators]).to(self.device)
+    def _fill(
+        self, dtype: torch.dtype, shape: tuple[int, ...], draw: Callable[[torch.Generator, torch.Tensor], object]
+    ) -> torch.Tensor:
+        """An (N, *shape) CPU tensor whose row n ``draw`` fills from generator n, moved to ``device``.
+
+        Each row is drawn in place (the numbers a plain per-generator call would give), so no
+        per-example tensors are stacked.
+        """
+        rows = torch.empty((len(self._generators), *shape), dtype=dtype)
+        for generator, row in zip(self._generators, rows):
+            draw(generator, row)
+        return rows.to(self.device)

@@ -29,9 +29,9 @@ from robustbench_bilateral.corruptions import (
     resolve_corruptions,
 )
 from robustbench_bilateral.corruptions.digital import box_resize_matrix
-from robustbench_bilateral.corruptions.filters import arange_factors, clipped_zoom, shuffle_order
+from robustbench_bilateral.corruptions.filters import arange_factors, clipped_zoom, shift_sum, shuffle_order
 from robustbench_bilateral.corruptions.jpeg import jpeg_round_trip
-from robustbench_bilateral.corruptions.noise import poisson_quantile
+from robustbench_bilateral.corruptions.noise import cornish_fisher_start, poisson_quantile, poisson_steps
 from robustbench_bilateral.corruptions.preview import (
     HEADER_HEIGHT,
     LABEL_WIDTH,
@@ -40,6 +40,7 @@ from robustbench_bilateral.corruptions.preview import (
     save_preview_png,
 )
 from robustbench_bilateral.corruptions.severity import level
+from robustbench_bilateral.corruptions.spatter import CHAMFER_COSTS, CHAMFER_SCALE, canny, chamfer_distance
 from robustbench_bilateral.data.fmnist import read_idx
 from robustbench_bilateral.errors import FieldError
 from robustbench_bilateral.paths import fmnist_dir
@@ -354,6 +355,57 @@ def test_poisson_sampler_inverts_the_poisson_cdf():
         assert torch.equal(poisson_quantile(torch.full_like(u, rate), u), exact)
     no_light = poisson_quantile(torch.zeros(3), torch.tensor([0.1, 0.5, 0.9]))
     assert torch.equal(no_light, torch.zeros(3, dtype=torch.float64))
+
+
+def test_poisson_table_path_equals_plain_stepping_on_real_images():
+    rates = torch.cat([image_set("rgb64").reshape(-1) * 12.0, image_set("fmnist").reshape(-1) * 100.0])
+    u = torch.rand(rates.shape, generator=torch.Generator().manual_seed(1))
+    positive = rates > 0
+    mean, uniform = rates[positive].double(), u[positive].double().clamp(1e-7, 1.0 - 1e-7)
+    plain = torch.zeros_like(rates, dtype=torch.float64)
+    plain[positive] = poisson_steps(mean, uniform, cornish_fisher_start(mean, uniform))
+    assert torch.equal(poisson_quantile(rates, u), plain)
+
+
+def _relaxed_chamfer(sources: torch.Tensor, cap: float) -> torch.Tensor:
+    """The chamfer distance by plain relaxation: ceil(cap) rounds of all 16 steps on the whole image."""
+    limit = round(cap * CHAMFER_SCALE)
+    far = float(limit + 4 * CHAMFER_SCALE)
+    distance = torch.where(sources, 0.0, far).double()
+    straight, diagonal, knight = CHAMFER_COSTS
+    steps = [(0, 1, straight), (0, -1, straight), (1, 0, straight), (-1, 0, straight)]
+    steps += [(dy, dx, diagonal) for dy in (-1, 1) for dx in (-1, 1)]
+    steps += [(dy, dx, knight) for dy, dx in ((1, 2), (2, 1), (-1, 2), (-2, 1), (1, -2), (2, -1), (-1, -2), (-2, -1))]
+    height, width = sources.shape[-2:]
+    for _ in range(math.ceil(cap)):
+        framed = F.pad(distance, (2, 2, 2, 2), value=far)
+        reached = distance
+        for dy, dx, cost in steps:
+            reached = torch.minimum(reached, framed[..., 2 + dy : 2 + dy + height, 2 + dx : 2 + dx + width] + cost)
+        distance = reached
+    return distance.clamp(max=limit) / CHAMFER_SCALE
+
+
+def test_chamfer_raster_passes_equal_plain_relaxation_on_real_edges():
+    stored = (image_set("rgb64")[:, :1] * 255.0).floor()
+    edges = canny(stored)
+    sparse = torch.rand(4, 1, 23, 37, generator=torch.Generator().manual_seed(2)) < 0.01
+    for sources, cap in ((edges, 20.0), (sparse, 7.3)):
+        assert torch.equal(chamfer_distance(sources, cap), _relaxed_chamfer(sources, cap))
+
+
+def test_shift_sum_equals_a_per_tap_gather():
+    images = torch.cat([image_set("fmnist")[:2].expand(-1, 3, -1, -1), image_set("rgb32")[:, :, 2:30, 2:30]])
+    weights = torch.tensor([0.4, 0.3, 0.2, 0.1])
+    offsets = torch.randint(-3, 4, (len(images), 4, 2), generator=torch.Generator().manual_seed(3))
+    height, width = images.shape[-2:]
+    rows, cols = torch.arange(height).view(1, -1, 1), torch.arange(width).view(1, 1, -1)
+    plain = torch.zeros_like(images)
+    for t in range(4):
+        index = (rows - offsets[:, t, 0].view(-1, 1, 1)).clamp(0, height - 1) * width
+        index = (index + (cols - offsets[:, t, 1].view(-1, 1, 1)).clamp(0, width - 1)).view(len(images), 1, -1)
+        plain += weights[t] * images.reshape(len(images), 3, -1).gather(2, index.expand(-1, 3, -1)).view_as(images)
+    assert torch.equal(shift_sum(images, weights, offsets), plain)
 
 
 def test_grey_jpeg_at_quality_100_is_nearly_lossless_and_lower_quality_loses_more():

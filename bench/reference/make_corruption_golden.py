@@ -25,7 +25,7 @@ References:
   1.1.2 uses at 224 px too). Its frost reads ``./frost*.png`` and runs in the package's frost
   folder (the same six photos). Both references call ``skimage.filters.gaussian(...,
   multichannel=True)``, which scikit-image 0.20 (the oldest with Python 3.11 wheels here)
-  spells ``channel_axis=-1``; ``gaussian`` below translates, for both.
+  spells ``channel_axis=-1``; ``skimage_compat.gaussian`` translates, for both.
 
 Outputs, in ``tests/data/corruptions_golden/golden.npz`` (uint8 images, float32 statistics):
 
@@ -56,10 +56,10 @@ import numpy as np
 import PIL.Image
 import scipy.ndimage
 import skimage as sk
-import skimage.filters
 import sklearn.datasets
 from imagecorruptions import corrupt
 from imagecorruptions import corruptions as ic
+from skimage_compat import gaussian, install
 
 SEED = 20240
 SIZES = (32, 224)
@@ -86,17 +86,6 @@ def photos(size: int) -> np.ndarray:
         square = PIL.Image.fromarray(image[top:top + side, left:left + side])
         crops.append(np.asarray(square.resize((size, size), PIL.Image.LANCZOS)))
     return np.stack(crops)
-
-
-def gaussian(image: np.ndarray, sigma: float, multichannel: bool | None = None, **options) -> np.ndarray:
-    """``skimage.filters.gaussian`` taking the reference's ``multichannel=True`` (removed in
-    scikit-image 0.20) as ``channel_axis=-1``; the filter itself is unchanged."""
-    if multichannel:
-        options["channel_axis"] = -1
-    return skimage.filters.gaussian(image, sigma, **options)
-
-
-ic.gaussian = gaussian
 
 
 class NumpyMotionImage:
@@ -151,6 +140,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--only", help="comma-separated corruptions to recompute in an existing --out file, the rest kept")
     args = parser.parse_args()
+    install()
     functions = cifar_functions(args.hendrycks)
     arrays: dict[str, np.ndarray] = {"sample_224": SAMPLE_224}
     only = set(args.only.split(",")) if args.only else None

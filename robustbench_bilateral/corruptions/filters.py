@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 GAUSSIAN_TRUNCATE = 4.0
+SHIFT_BLOCK_VALUES = 1 << 16
 
 
 @lru_cache(maxsize=256)
@@ -85,38 +86,41 @@ def dilate(mask: torch.Tensor) -> torch.Tensor:
     return grown
 
 
-def gather_pixels(images: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-    """``out[n, c, h, w] = x[n, c, rows[n, h, w], cols[n, h, w]]``, indices clamped into the image.
-
-    images: (N, C, H, W); rows, cols: integer tensors broadcastable to (N, H, W).
-    """
-    n, c, height, width = images.shape
-    index = rows.clamp(0, height - 1) * width + cols.clamp(0, width - 1)
-    index = index.expand(n, height, width).reshape(n, 1, height * width).expand(n, c, -1)
-    return images.reshape(n, c, height * width).gather(2, index).view(n, c, height, width)
-
-
-def pixel_grid(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row and column indices, shaped (1, H, 1) and (1, 1, W), on the images' device."""
-    height, width = images.shape[-2:]
-    rows = torch.arange(height, device=images.device).view(1, height, 1)
-    cols = torch.arange(width, device=images.device).view(1, 1, width)
-    return rows, cols
-
-
 def shift_sum(images: torch.Tensor, weights: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     """``sum_t w_t x(h - dy_nt, w - dx_nt)`` with edge pixels repeated past the border.
 
     images: (N, C, H, W); weights: (T,); offsets: integer (N, T, 2) as (dy, dx) per example.
+    The images are padded once by edge repetition. Examples go in blocks of about
+    ``SHIFT_BLOCK_VALUES`` values (one example when it is larger), so a block's sum stays in
+    cache; per tap, each group of the block's examples sharing an offset adds its window of the
+    padded images. Every value is accumulated in tap order, ``(w_0 x_0 + w_1 x_1) + ...``,
+    exactly as a per-tap gather would.
     """
-    rows, cols = pixel_grid(images)
-    n = images.shape[0]
+    height, width = images.shape[-2:]
+    reach = int(offsets.abs().max()) if offsets.numel() else 0
+    padded = F.pad(images, (reach,) * 4, mode="replicate")
     total = torch.zeros_like(images)
-    for t in range(weights.numel()):
-        dy = offsets[:, t, 0].view(n, 1, 1)
-        dx = offsets[:, t, 1].view(n, 1, 1)
-        total += weights[t] * gather_pixels(images, rows - dy, cols - dx)
+    block = max(1, SHIFT_BLOCK_VALUES // images[0].numel())
+    for first in range(0, images.shape[0], block):
+        part, source = total[first : first + block], padded[first : first + block]
+        for weight, groups in zip(weights.tolist(), _offset_groups(offsets[first : first + block].tolist())):
+            for (dy, dx), members in groups.items():
+                window = source[..., reach - dy : reach - dy + height, reach - dx : reach - dx + width]
+                if len(members) == part.shape[0]:
+                    part += weight * window
+                else:
+                    index = torch.tensor(members, device=images.device)
+                    part.index_add_(0, index, weight * window.index_select(0, index))
     return total
+
+
+def _offset_groups(offsets: list[list[list[int]]]) -> list[dict[tuple[int, int], list[int]]]:
+    """Per tap, the examples of each distinct (dy, dx), from ``offsets[n][t] = [dy, dx]``."""
+    groups: list[dict[tuple[int, int], list[int]]] = [{} for _ in offsets[0]] if offsets else []
+    for example, per_tap in enumerate(offsets):
+        for tap, (dy, dx) in zip(groups, per_tap):
+            tap.setdefault((dy, dx), []).append(example)
+    return groups
 
 
 def directional_blur(images: torch.Tensor, radius: float, sigma: float, angles: torch.Tensor) -> torch.Tensor:

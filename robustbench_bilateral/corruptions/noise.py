@@ -6,6 +6,8 @@ Every value (pixel and channel) gets its own draw; all draws come from the ``Exa
 from __future__ import annotations
 
 import math
+from functools import lru_cache
+from typing import NamedTuple
 
 import torch
 
@@ -14,6 +16,9 @@ from robustbench_bilateral.corruptions.severity import Level
 from robustbench_bilateral.rng import ExampleRNG
 
 POISSON_CORRECTION_STEPS = 6
+POISSON_TABLE_ROWS = 2048
+POISSON_TABLE_MAX_RATE = 512.0
+POISSON_CHUNK = 1 << 16
 
 
 def _uniform(rng: ExampleRNG, images: torch.Tensor) -> torch.Tensor:
@@ -46,23 +51,22 @@ def salt_pepper(images: torch.Tensor, strength: float, rng: ExampleRNG) -> torch
     return torch.where(hit, salt.to(images.dtype), images)
 
 
-def poisson_quantile(rate: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """Poisson(rate) counts from uniforms ``u`` by exact inversion, one uniform per value.
-
-    The count is the smallest k with ``P(X <= k) >= u``. Start from the Cornish-Fisher quantile
-    ``k0 = round(rate + sqrt(rate) z + (z^2 - 1) / 6)``, z = Phi^-1(u), take its CDF from the
-    regularised incomplete gamma function ``P(X <= k) = Q(k + 1, rate)`` and its probability
-    ``rate^k e^-rate / k!``, then step k up while ``u > P(X <= k)`` and down while
-    ``u <= P(X <= k - 1)``, at most ``POISSON_CORRECTION_STEPS`` = 6 steps each way (the start is
-    never further off for u in [1e-7, 1 - 1e-7]). Computed in float64 on the positive rates only;
-    rate 0 gives 0.
-    """
-    counts = torch.zeros(rate.numel(), dtype=torch.float64, device=rate.device)
-    positive = (rate.reshape(-1) > 0).nonzero().squeeze(1)
-    mean = rate.reshape(-1)[positive].to(torch.float64)
-    u = u.reshape(-1)[positive].to(torch.float64).clamp(1e-7, 1.0 - 1e-7)
+def cornish_fisher_start(mean: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """``k0 = max(0, round(rate + sqrt(rate) z + (z^2 - 1) / 6))``, z = Phi^-1(u): the
+    Cornish-Fisher guess of the Poisson(rate) quantile at u, in the inputs' dtype."""
     z = math.sqrt(2.0) * torch.erfinv(2.0 * u - 1.0)
-    count = torch.round(mean + mean.sqrt() * z + (z * z - 1.0) / 6.0).clamp_min(0.0)
+    return torch.round(mean + mean.sqrt() * z + (z * z - 1.0) / 6.0).clamp_min(0.0)
+
+
+def poisson_steps(mean: torch.Tensor, u: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    """The Poisson(mean) quantile at u by stepping from the guess ``count`` (float64 tensors).
+
+    The CDF at the guess comes from the regularised incomplete gamma function
+    ``P(X <= k) = Q(k + 1, rate)`` and its probability from ``rate^k e^-rate / k!``; k steps up
+    while ``u > P(X <= k)`` and down while ``u <= P(X <= k - 1)``, at most
+    ``POISSON_CORRECTION_STEPS`` = 6 steps each way (the Cornish-Fisher guess is never further
+    off for u in [1e-7, 1 - 1e-7]).
+    """
     cdf = torch.special.gammaincc(count + 1.0, mean)
     mass = torch.exp(count * mean.log() - mean - torch.special.gammaln(count + 1.0))
     for _ in range(POISSON_CORRECTION_STEPS):
@@ -79,7 +83,83 @@ def poisson_quantile(rate: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         cdf = torch.where(down, cdf - mass, cdf)
         mass = torch.where(down, mass * count / mean, mass)
         count = count - down.to(count.dtype)
-    return counts.index_copy_(0, positive, count).view(rate.shape)
+    return count
+
+
+class PoissonTable(NamedTuple):
+    """Poisson CDFs on a rate grid of ``step``, (rows, counts): ``bounds[j, k]`` packs
+    ``P_{j step}(X <= k - 1)`` as its real and ``P_{(j + 1) step}(X <= k)`` as its imaginary
+    part (complex128, so one gather fetches both)."""
+
+    step: float
+    bounds: torch.Tensor
+
+
+@lru_cache(maxsize=16)
+def poisson_table(top: float) -> PoissonTable:
+    """The ``PoissonTable`` for rates 0 ... ``top`` (a power of two) in ``POISSON_TABLE_ROWS``
+    steps of ``h = top / POISSON_TABLE_ROWS`` (a power of two too, so ``j h`` and ``rate / h``
+    are exact).
+
+    The CDFs are ``P(X <= k) = Q(k + 1, j h)``, the function ``poisson_steps`` uses, with
+    ``P(X <= -1) = 0``, for k up to ``top + 6 sqrt(top) + 8``: past the Cornish-Fisher guess
+    ``rate + 5.2 sqrt(rate) + 4.4`` for rates <= top and u <= 1 - 1e-7 (z <= 5.2).
+    """
+    step = top / POISSON_TABLE_ROWS
+    rates = torch.arange(POISSON_TABLE_ROWS + 1, dtype=torch.float64).view(-1, 1) * step
+    counts = torch.arange(math.ceil(top + 6.0 * math.sqrt(top) + 8.0) + 1, dtype=torch.float64)
+    cdf = torch.special.gammaincc(counts, rates).where(counts > 0, 0.0)
+    return PoissonTable(step, torch.complex(cdf[:-1, :-1], cdf[1:, 1:]))
+
+
+def table_settles(mean: torch.Tensor, u: torch.Tensor, guess: torch.Tensor) -> torch.Tensor:
+    """Where ``guess`` is certainly the Poisson(mean) quantile at u (float64), by the rate grid
+    alone; mean >= 0 and guess from ``cornish_fisher_start``.
+
+    P(X <= k) falls as the rate grows, so for a rate in ``[j h, (j + 1) h]`` the guess k is the
+    quantile when ``P_{j h}(X <= k - 1) < u <= P_{(j + 1) h}(X <= k)``: one table look-up, no
+    special function. A fraction ``h`` of uniforms falls between the two rows' quantiles (the
+    rows' mean counts differ by h) and stays unsettled (False), as does every value when the
+    rates exceed ``POISSON_TABLE_MAX_RATE`` = 512 (which bounds the table's size).
+    """
+    largest = float(mean.max()) if mean.numel() else 0.0
+    if not 0.0 < largest <= POISSON_TABLE_MAX_RATE:
+        return torch.zeros_like(u, dtype=torch.bool)
+    table = poisson_table(2.0 ** math.ceil(math.log2(largest)))
+    rows, width = table.bounds.shape
+    row = (mean / table.step).floor().clamp_max(rows - 1)
+    bounds = table.bounds.to(mean.device).take((row * width + guess).long())
+    return (bounds.real < u) & (u <= bounds.imag)
+
+
+def poisson_quantile(rate: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Poisson(rate) counts from uniforms ``u`` by exact inversion, one uniform per value.
+
+    The count is the smallest k with ``P(X <= k) >= u``, u clamped to [1e-7, 1 - 1e-7]. Guess
+    it (``cornish_fisher_start``, in the rates' dtype); where the rate grid of ``poisson_table``
+    brackets the guess (``table_settles``, most values) it is the count, elsewhere
+    ``poisson_steps`` corrects the float64 guess with the incomplete gamma function. Both decide
+    by the same CDF values up to float rounding, so they differ only where u ties a CDF value
+    within ~1e-15. ``POISSON_CHUNK`` values at a time (their temporaries stay in cache); rates
+    <= 0 give 0.
+    """
+    rates, uniforms = rate.reshape(-1), u.reshape(-1)
+    counts = torch.empty(rates.numel(), dtype=torch.float64, device=rate.device)
+    unsettled = []
+    for first in range(0, rates.numel(), POISSON_CHUNK):
+        mean, uniform = rates[first : first + POISSON_CHUNK], uniforms[first : first + POISSON_CHUNK]
+        positive = mean > 0
+        mean = mean.where(positive, 0.0)
+        guess = cornish_fisher_start(mean, uniform.clamp(1e-7, 1.0 - 1e-7).to(mean.dtype))
+        counts[first : first + POISSON_CHUNK] = guess.where(positive, 0.0)
+        exact_u = uniform.to(torch.float64).clamp(1e-7, 1.0 - 1e-7)
+        unsettled.append(first + (positive & ~table_settles(mean, exact_u, guess)).nonzero().squeeze(1))
+    if unsettled:
+        open_ = torch.cat(unsettled)
+        mean = rates[open_].to(torch.float64)
+        uniform = uniforms[open_].to(torch.float64).clamp(1e-7, 1.0 - 1e-7)
+        counts[open_] = poisson_steps(mean, uniform, cornish_fisher_start(mean, uniform))
+    return counts.view(rate.shape)
 
 
 @corruption("noise", is_random=True, small=(0.04, 0.06, 0.08, 0.09, 0.10),

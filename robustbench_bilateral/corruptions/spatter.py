@@ -21,8 +21,6 @@ change can shrink from severity 3 to 4.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
@@ -41,47 +39,52 @@ TAN_22_5_FIXED, FIXED_SHIFT = 13573, 15
 CHAMFER_SCALE = 1 << 16
 CHAMFER_COSTS = (65536, 91750, 143976)
 EMBOSS = torch.tensor([[-2.0, -1.0, 0.0], [-1.0, 1.0, 1.0], [0.0, 1.0, 2.0]])
-SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 SUM3 = torch.ones(3, 3)
 
 
-def _shifted(values: torch.Tensor, dy: int, dx: int, fill: float) -> torch.Tensor:
-    """``out[..., h, w] = values[..., h + dy, w + dx]``, ``fill`` outside the image."""
-    height, width = values.shape[-2:]
-    padded = F.pad(values, (abs(dx), abs(dx), abs(dy), abs(dy)), value=fill)
-    return padded[..., abs(dy) + dy : abs(dy) + dy + height, abs(dx) + dx : abs(dx) + dx + width]
+def sobel(levels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sobel gradients (gx, gy) of 8-bit ``levels`` (N, 1, H, W) with the edge pixels repeated,
+    as int32: gx correlates with ``[1 2 1]^T [-1 0 1]`` (a difference across, summed 1-2-1
+    down) and gy with its transpose, in float32 (exact for these integers)."""
+    padded = F.pad(levels.float(), (1, 1, 1, 1), mode="replicate")
+    across = padded[..., 2:] - padded[..., :-2]
+    down = padded[..., 2:, :] - padded[..., :-2, :]
+    gx = across[..., :-2, :] + 2.0 * across[..., 1:-1, :] + across[..., 2:, :]
+    gy = down[..., :-2] + 2.0 * down[..., 1:-1] + down[..., 2:]
+    return gx.int(), gy.int()
 
 
 def canny(levels: torch.Tensor, low: float = CANNY_LOW, high: float = CANNY_HIGH) -> torch.Tensor:
     """Canny edges (OpenCV ``Canny``, aperture 3, L1 gradient) of 8-bit ``levels`` (N, 1, H, W)
     as a bool mask.
 
-    Sobel gradients (gx, gy) with the edge pixels repeated; magnitude ``g = |gx| + |gy|``. A pixel
+    Sobel gradients (gx, gy) (``sobel``); magnitude ``g = |gx| + |gy|``. A pixel
     with ``g > low`` is a candidate if g is a maximum across its gradient direction, quantised as
     OpenCV does in fixed point (``tan 22.5 deg`` = 13573 / 2^15): horizontal when
     ``|gy| < |gx| tan 22.5``, vertical when ``|gy| > |gx| tan 67.5``, else the diagonal along the
     signs; "maximum" is ``>`` against the left (upper) neighbour and ``>=`` against the right
     (lower) one, ``>`` against both diagonal ones, with 0 outside the image. Candidates with
-    ``g > high`` are edges, and so is every candidate 8-connected to an edge (hysteresis).
+    ``g > high`` are edges, and so is every candidate 8-connected to an edge (hysteresis). All in
+    int32 arithmetic, exact.
     """
-    padded = F.pad(levels.double(), (1, 1, 1, 1), mode="replicate")
-    gx = F.conv2d(padded, SOBEL_X.double().view(1, 1, 3, 3))
-    gy = F.conv2d(padded, SOBEL_X.T.double().view(1, 1, 3, 3))
-    magnitude = gx.abs() + gy.abs()
-    ax, ay = gx.abs(), gy.abs() * (1 << FIXED_SHIFT)
-    tan22 = ax * TAN_22_5_FIXED
-    horizontal = ay < tan22
-    vertical = ~horizontal & (ay > tan22 + ax * (1 << (FIXED_SHIFT + 1)))
-    side = torch.where((gx < 0) != (gy < 0), -1, 1)
+    gx, gy = sobel(levels)
+    ax, ay = gx.abs(), gy.abs()
+    magnitude = ax + ay
+    tan22, scaled = ax * TAN_22_5_FIXED, ay << FIXED_SHIFT
+    horizontal = scaled < tan22
+    vertical = ~horizontal & (scaled > tan22 + (ax << (FIXED_SHIFT + 1)))
+    same_signs = (gx < 0) == (gy < 0)
+    height, width = magnitude.shape[-2:]
+    framed = F.pad(magnitude, (1, 1, 1, 1))
 
     def around(dy: int, dx: int) -> torch.Tensor:
-        return _shifted(magnitude, dy, dx, 0.0)
+        return framed[..., 1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
 
     along_x = (magnitude > around(0, -1)) & (magnitude >= around(0, 1))
     along_y = (magnitude > around(-1, 0)) & (magnitude >= around(1, 0))
     falling = (magnitude > around(-1, -1)) & (magnitude > around(1, 1))
     rising = (magnitude > around(-1, 1)) & (magnitude > around(1, -1))
-    diagonal = torch.where(side > 0, falling, rising)
+    diagonal = torch.where(same_signs, falling, rising)
     peak = torch.where(horizontal, along_x, torch.where(vertical, along_y, diagonal))
     candidate = (magnitude > low) & peak
     edges = candidate & (magnitude > high)
@@ -95,24 +98,45 @@ def canny(levels: torch.Tensor, low: float = CANNY_LOW, high: float = CANNY_HIGH
 def chamfer_distance(sources: torch.Tensor, cap: float) -> torch.Tensor:
     """Distance (px) from each pixel to the nearest ``sources`` pixel, at most ``cap``: OpenCV's
     ``distanceTransform`` with ``DIST_L2`` and its 5x5 mask, the cheapest path of steps costing
-    1 (sideways), 1.4 (diagonal) and 2.1969 (knight's move), in OpenCV's 16-bit fixed point.
+    1 (sideways), 1.4 (diagonal) and 2.1969 (knight's move), in OpenCV's 16-bit fixed point
+    (int32 sums, exact).
 
-    sources: bool (N, 1, H, W); pixels outside the image are no sources. Every step costs at
-    least 1 px, so ``ceil(cap)`` relaxation rounds settle every distance up to the cap.
+    sources: bool (N, 1, H, W); pixels outside the image are no sources and paths stay inside.
+    Two raster passes as OpenCV runs them (``chamfer_pass``): top to bottom, each pixel taking
+    the steps from the rows above and from its left, then bottom to top with the mirrored steps.
+    A cheapest path can be ordered as steps of the first half-mask followed by steps of the
+    second, so the passes reach the cheapest cost everywhere; costs past the cap are cut to it.
     """
     limit = round(cap * CHAMFER_SCALE)
-    far = float(limit + 4 * CHAMFER_SCALE)
-    distance = torch.where(sources, 0.0, far).to(torch.float64)
+    far = limit + 4 * CHAMFER_SCALE
+    rows = torch.full(sources[:, 0].transpose(0, 1).shape, far, dtype=torch.int32, device=sources.device)
+    rows.masked_fill_(sources[:, 0].transpose(0, 1), 0)
+    rows = chamfer_pass(chamfer_pass(rows, far).flip(0, 2), far).flip(0, 2)
+    return (rows.clamp(max=limit).transpose(0, 1).to(torch.float64) / CHAMFER_SCALE).unsqueeze(1)
+
+
+def chamfer_pass(rows: torch.Tensor, far: int) -> torch.Tensor:
+    """One top-to-bottom, left-to-right pass of the 5x5 chamfer mask over (H, N, W) int32 costs
+    (rows first, so each row of the batch is one contiguous block).
+
+    Row r first takes ``min(d, d_above + step)`` over the steps from rows r - 1 (dx = -2..2:
+    knight, diagonal, sideways, diagonal, knight) and r - 2 (dx = +-1: knight), read from rows
+    already passed; then the sideways steps from the left, ``d_x = min_{j <= x} d_j + (x - j) s``,
+    as ``x s + cummin_x(d_x - x s)``. The costs sit in a frame of ``far`` two pixels wide (the
+    pixels outside the image).
+    """
     straight, diagonal, knight = CHAMFER_COSTS
-    steps = [(dy, dx, straight) for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0))]
-    steps += [(dy, dx, diagonal) for dy in (-1, 1) for dx in (-1, 1)]
-    steps += [(dy, dx, knight) for dy, dx in ((1, 2), (2, 1), (-1, 2), (-2, 1), (1, -2), (2, -1), (-1, -2), (-2, -1))]
-    for _ in range(math.ceil(cap)):
-        reached = distance
+    steps = [(-1, dx, cost) for dx, cost in zip(range(-2, 3), (knight, diagonal, straight, diagonal, knight))]
+    steps += [(-2, -1, knight), (-2, 1, knight)]
+    width = rows.shape[-1]
+    sideways = straight * torch.arange(width, dtype=rows.dtype, device=rows.device)
+    framed = F.pad(rows, (2, 2, 0, 0, 2, 0), value=far)
+    for row in range(2, framed.shape[0]):
+        reached = framed[row, :, 2:-2]
         for dy, dx, cost in steps:
-            reached = torch.minimum(reached, _shifted(distance, dy, dx, far) + cost)
-        distance = reached
-    return distance.clamp(max=limit) / CHAMFER_SCALE
+            reached = torch.minimum(reached, framed[row + dy, :, 2 + dx : 2 + dx + width] + cost)
+        framed[row, :, 2:-2] = torch.cummin(reached - sideways, dim=1).values + sideways
+    return framed[2:, :, 2:-2]
 
 
 def equalise(levels: torch.Tensor) -> torch.Tensor:

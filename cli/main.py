@@ -129,8 +129,8 @@ class LazyGroup(click.Group):
 @click.option("--quiet", is_flag=True, help="Print only errors.")
 @click.option("--verbose", is_flag=True, help="Print more, and the traceback of an error.")
 @click.option("--compile", "compile_models", is_flag=True,
-              help="Run models through torch.compile (needs a C compiler on the CPU): a compile of about a minute, then "
-                   "faster passes; off by default because on 2 CPU cores it pays only on long runs (bench/compile.py).")
+              help="Run models through torch.compile (needs a C compiler on the CPU); its batches then run one after the "
+                   "other. Off by default: on 2 CPU cores the compile adds ~17 s and gains nothing (bench/compile.py).")
 @click.option("--plugin", "plugins", multiple=True, metavar="MODULE|FILE.py", envvar="BILAT_EVAL_PLUGINS",
               help="Import this module or file first, so the kernels, threats and corruptions it registers can be used; "
                    "repeatable [env: BILAT_EVAL_PLUGINS, space-separated].")

@@ -168,7 +168,7 @@ def _threats(attacks: Sequence[Attack], eps: str, eps_l2: str | None, steps: int
 @click.option("--schedule", type=click.Choice([schedule.value for schedule in Schedule]), default=Schedule.EARLY_EXIT.value,
               show_default=True,
               help="FGSM / PGD / PGD-L2: early-exit skips examples misclassified clean and stops PGD on an example at its "
-                   "first misclassified iterate (AutoAttack's practice, never a higher robust accuracy); full attacks every "
+                   "first misclassified iterate (AutoAttack's practice, no higher robust accuracy); full attacks every "
                    "example to the final iterate, as a bare torchattacks loop does.")
 @evaluation_options(default_n=500, why_n="Default 500: an attack costs up to thousands of passes per example.")
 @pass_settings

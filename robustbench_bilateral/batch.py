@@ -170,8 +170,8 @@ def shard_plan(plan: EvaluationPlan, shard: Shard, trained: Sequence[Path] = ())
 def discard_threat_cells(plan: EvaluationPlan, threats: Sequence[str], out: Path) -> int:
     """Delete the stored cells of ``threats`` on the plan's checkpoints, whatever their parameters
     (e.g. after a change to how a corruption is computed, or a new parameter of an attack), so the
-    run computes the plan's cells of them again and keeps every other cell; return how many were
-    deleted. A name that none of the plan's cells has is a one-line error."""
+    run computes the plan's cells of them again; cells of those threats the plan no longer has (other
+    parameters) stay deleted, every other cell is kept. Return how many were deleted. A name that none of the plan's cells has is a one-line error."""
     planned = {cell.threat.name for cell in plan.cells}
     unknown = [name for name in threats if name not in planned]
     if unknown:

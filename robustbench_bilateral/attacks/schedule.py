@@ -12,8 +12,10 @@ attacked rows are taken, so every example starts where the ``full`` schedule sta
 the same iterates until it breaks. The loss is the cross-entropy summed over the batch, so an
 example's gradient does not depend on which others are still in the batch (torchattacks averages;
 the step direction is the same: the L-inf step takes the sign, the L2 step normalises). Hence an
-example correct under ``early-exit`` is correct at its final iterate, which is ``full``'s:
-``early-exit`` never reports a higher robust accuracy than ``full`` on the same examples.
+example correct under ``early-exit`` is correct at its final iterate, which is ``full``'s up to
+float rounding (a shrinking batch on one intra-op thread sums in another order than the whole
+batch): ``early-exit`` reports no higher robust accuracy than ``full`` on the same examples, but
+for an example whose gradient sign or prediction rounding flips.
 """
 
 from __future__ import annotations

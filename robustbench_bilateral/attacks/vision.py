@@ -114,6 +114,8 @@ class VisionAttack(Threat):
     model_checks = (GRADIENT_MASKING, NONDETERMINISTIC_FORWARD)
     norm: ClassVar[str] = "Linf"
     iteration_param: ClassVar[str | None] = None
+    random_parts: ClassVar[bool] = True
+    """Whether the attack draws random numbers (from torch's global generator, seeded per batch)."""
     parameters = COMMON
 
     def complete(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -152,17 +154,19 @@ class VisionAttack(Threat):
         return (adversarial if box is None else box.to_pixels(adversarial)).detach()
 
     def parallel_batches(self) -> bool:
-        """Under the ``early-exit`` schedule: its attacks draw from generators of their own."""
+        """Under the ``early-exit`` schedule: its attacks draw from generators of their own (PGD) or
+        none (FGSM), never from torch's global one."""
         return self.params.get("schedule") == Schedule.EARLY_EXIT.value
 
     def attack(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, attacked: torch.Tensor | None,
                scale: float, seed: int) -> torch.Tensor:
         """The adversarial images of the batch: ``make``'s attack on every example (``attacked`` None),
         or only on the examples ``attacked`` marks (the others returned as they are), with torch's
-        global generator seeded by ``seed`` (and put back afterwards)."""
+        global generator seeded by ``seed`` (and put back afterwards) if it has ``random_parts``."""
         devices = [images.device] if images.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
+        with torch.random.fork_rng(devices=devices, enabled=self.random_parts):
+            if self.random_parts:
+                torch.manual_seed(seed)
             if attacked is None:
                 return self.make(model, scale, seed)(images, labels)
             adversarial = images.clone()
@@ -175,6 +179,7 @@ class FGSM(VisionAttack):
     name = "fgsm"
     summary = "FGSM: one L-inf gradient-sign step of size eps."
     parameters = (*COMMON, SCHEDULE)
+    random_parts = False
 
     def make(self, model, scale, seed):
         return _torchattacks().FGSM(model, eps=self.params["eps"] * scale)

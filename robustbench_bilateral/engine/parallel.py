@@ -6,7 +6,8 @@ intra-op thread, 0.36 ms on two, and 0.24 ms with two batches at once, one per t
 batches are independent (``Threat.parallel_batches``: it draws only from its own generators) runs
 them in ``torch.get_num_threads()`` worker threads instead, each batch with one intra-op thread
 (torch releases the GIL inside its kernels). Each batch then computes the same numbers however
-many workers there are, and the same as a single-threaded run.
+many workers there are, and the same as a single-threaded run, provided the model's forward
+draws no random numbers (eval mode; a model that does is flagged ``nondeterministic-forward``).
 """
 
 from __future__ import annotations

@@ -163,7 +163,7 @@ def run_vision_cell(
     parallel = parallel and device.type == "cpu" and threat.parallel_batches()
     predictions = [torch.empty(0, dtype=torch.long)]
     with frozen(model):
-        for (start, stop), predicted in zip(bounds, map_batches(predict, bounds, parallel)):
+        for predicted, (start, stop) in zip(map_batches(predict, bounds, parallel), bounds):
             predictions.append(predicted)
             if done is not None:
                 done(stop - start, len(labels))

@@ -22,6 +22,13 @@ d and at the bilateral layer's augmented width D (d + P + 1 rounded up to ``HEAD
 
 (one more kernel pass on the same q~, k~: the fused kernel cannot reuse the attention matrix of
 the first). A layer at its floor spends nothing beyond the kernel's own cost of the wider head.
+
+The FLOP bound is the same ratio in arithmetic, ``layer_flops(D) / layer_flops(d)`` with
+
+    layer_flops(w) = 8 C^2 + 4 T w H     per token, forward (backward is about twice both terms)
+
+(the projections qkv and proj, C x 3C and C x C, and per head the products q k^T and A v of
+width w): the cost of the wider head alone for a layer whose time followed its arithmetic.
 """
 
 from __future__ import annotations
@@ -71,6 +78,11 @@ def augmented_width(head_dim: int, pos_dim: int) -> int:
     return -(-(head_dim + pos_dim + 1) // HEAD_ALIGN) * HEAD_ALIGN
 
 
+def layer_flops(dim: int, heads: int, length: int, width: int) -> int:
+    """Forward multiply-adds x 2 per token of one layer: projections 8 C^2, attention 4 T w H."""
+    return 8 * dim * dim + 4 * length * width * heads
+
+
 def time_length(length: int, args: argparse.Namespace) -> tuple[int, dict[str, float]]:
     """(batch size, median seconds per variant and of the kernel alone at widths d and D) at length ``length``."""
     batch = max(1, args.tokens // length)
@@ -104,7 +116,7 @@ def main() -> None:
     wide = augmented_width(head_dim, args.pos_dim)
     print(f"bilateral head width D = {wide} (d + P + 1 = {head_dim + args.pos_dim + 1} rounded up to {HEAD_ALIGN})")
     header = (f"{'T':>6} {'batch':>5} " + " ".join(f"{name:>22}" for name in VARIANTS)
-              + f" {'b+boost / bilateral':>20} {'bilateral floor':>16} {'boost floor':>12}")
+              + f" {'b+boost / bilateral':>20} {'bilateral floor':>16} {'boost floor':>12} {'FLOP bound':>11}")
     print(header)
     print("-" * len(header))
     for length in lengths:
@@ -115,7 +127,9 @@ def main() -> None:
         wider = medians[f"core {wide}"] - medians[f"core {head_dim}"]
         bilateral_floor = (base + wider) / base
         boost_floor = (medians["bilateral"] + medians[f"core {wide}"]) / medians["bilateral"]
-        print(f"{length:>6} {batch:>5} {cells} {boost_cost:19.2f}x {bilateral_floor:15.2f}x {boost_floor:11.2f}x", flush=True)
+        flop_bound = layer_flops(args.dim, args.heads, length, wide) / layer_flops(args.dim, args.heads, length, head_dim)
+        print(f"{length:>6} {batch:>5} {cells} {boost_cost:19.2f}x {bilateral_floor:15.2f}x {boost_floor:11.2f}x "
+              f"{flop_bound:10.2f}x", flush=True)
 
 
 if __name__ == "__main__":

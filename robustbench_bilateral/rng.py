@@ -40,6 +40,14 @@ class ExampleRNG:
             generator.manual_seed(example_seed(seed, index))
             self._generators.append(generator)
 
+    def rows(self, start: int, stop: int) -> ExampleRNG:
+        """The examples ``start .. stop - 1`` of this batch, drawing from the same generators: a
+        draw there advances them here too."""
+        part = ExampleRNG.__new__(ExampleRNG)
+        part.seed, part.indices, part.device = self.seed, self.indices[start:stop], self.device
+        part._generators = self._generators[start:stop]
+        return part
+
     def __len__(self) -> int:
         return len(self._generators)
 

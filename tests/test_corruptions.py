@@ -28,7 +28,7 @@ from robustbench_bilateral.corruptions import (
     regime_for,
     resolve_corruptions,
 )
-from robustbench_bilateral.corruptions.digital import box_resize_matrix
+from robustbench_bilateral.corruptions.digital import box_resize_matrix, box_shrink_rows, box_shrink_taps
 from robustbench_bilateral.corruptions.filters import arange_factors, clipped_zoom, shift_sum, shuffle_order
 from robustbench_bilateral.corruptions.jpeg import jpeg_round_trip
 from robustbench_bilateral.corruptions.noise import cornish_fisher_start, poisson_quantile, poisson_steps
@@ -220,6 +220,13 @@ def test_box_resize_matches_pillow(source, target):
     expected = np.asarray(Image.fromarray(column, mode="F").resize((3, target), Image.BOX))
     ours = box_resize_matrix(source, target).float() @ torch.from_numpy(column)
     np.testing.assert_allclose(ours.numpy(), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("source, target", [(32, 30), (28, 23), (224, 134), (224, 89), (224, 67), (56, 33), (40, 1)])
+def test_box_shrink_taps_give_the_matrix_product(source, target):
+    images = torch.rand(2, 3, source, 5, generator=torch.Generator().manual_seed(source + target))
+    ours = box_shrink_rows(images, box_shrink_taps(source, target))
+    torch.testing.assert_close(ours, box_resize_matrix(source, target).float() @ images, atol=3e-7, rtol=0)
 
 
 @pytest.mark.parametrize("stop, step", [(1.06, 0.01), (1.11, 0.01), (1.16, 0.01), (1.21, 0.02), (1.26, 0.02), (1.31, 0.03)])

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
+from robustbench_bilateral.corruptions.chunking import in_chunks
 from robustbench_bilateral.corruptions.severity import SEVERITIES, Level, level
 from robustbench_bilateral.errors import FieldError
 from robustbench_bilateral.rng import ExampleRNG
@@ -37,7 +38,9 @@ class Corruption:
 
     ``is_random``: it draws from the rng (otherwise the output depends on the images only);
     ``held_out``: outside the 15 of ImageNet-C (set ``held-out``, not ``imagenet-c``);
-    ``colour_only``: it needs RGB input and raises ValueError on grey images.
+    ``colour_only``: it needs RGB input and raises ValueError on grey images;
+    ``whole_batch``: it runs on the whole batch at once, because part of its cost is per call
+    (loops over image rows), not per example; the others run in chunks (``chunking.in_chunks``).
     A group outside ``GROUPS`` or a table without exactly 5 rows is a ``FieldError``.
     """
 
@@ -50,6 +53,7 @@ class Corruption:
     held_out: bool = False
     colour_only: bool = False
     medium: tuple | None = None
+    whole_batch: bool = False
 
     def __post_init__(self) -> None:
         if self.group not in GROUPS:
@@ -61,8 +65,12 @@ class Corruption:
                 raise FieldError(field, f"corruption {self.name!r} needs a tuple of 5 rows, one per severity 1-5, got {table!r}")
 
     def __call__(self, images: torch.Tensor, severity: int, rng: ExampleRNG) -> torch.Tensor:
-        """The images at ``severity`` (1..5): ``fn(images, level(small, medium, large, severity, images), rng)``."""
-        return self.fn(images, level(self.small, self.medium, self.large, severity, images), rng)
+        """The images at ``severity`` (1..5): ``fn(images, level(small, medium, large, severity, images), rng)``,
+        in chunks unless ``whole_batch``."""
+        row = level(self.small, self.medium, self.large, severity, images)
+        if self.whole_batch:
+            return self.fn(images, row, rng)
+        return in_chunks(lambda part, part_rng: self.fn(part, row, part_rng), images, rng)
 
 
 def corruption(
@@ -74,9 +82,10 @@ def corruption(
     held_out: bool = False,
     colour_only: bool = False,
     medium: tuple | None = None,
+    whole_batch: bool = False,
 ) -> Callable[[CorruptionFn], Corruption]:
     """Decorator: the ``Corruption`` named after the decorated function, with these tables and flags."""
-    return lambda fn: Corruption(fn.__name__, group, fn, small, large, is_random, held_out, colour_only, medium)
+    return lambda fn: Corruption(fn.__name__, group, fn, small, large, is_random, held_out, colour_only, medium, whole_batch)
 
 
 @dataclass(frozen=True)

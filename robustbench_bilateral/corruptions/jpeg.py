@@ -66,16 +66,29 @@ def dct_matrix() -> torch.Tensor:
     return matrix
 
 
+def left_multiply(matrix: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
+    """``matrix @ B`` for every 8x8 block B of (..., H/8, 8, W) planes (the block rows on dim -2):
+    ``out_k = sum_n matrix[k, n] B_n``, the products rounded one by one and added in order of n,
+    which is what the batched 8x8 matrix product computes, here on the planes as they lie."""
+    total = matrix[:, 0].view(BLOCK, 1) * columns[..., 0:1, :]
+    for n in range(1, BLOCK):
+        total = total + matrix[:, n].view(BLOCK, 1) * columns[..., n : n + 1, :]
+    return total
+
+
 def code_planes(planes: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-    """Quantise the DCT of every 8x8 block of (..., H, W) planes (H, W multiples of 8)."""
+    """Quantise the DCT of every 8x8 block of (..., H, W) planes (H, W multiples of 8):
+    ``D^T round(D (B - 128) D^T / Q) Q D + 128`` per block B. The planes keep their layout: the
+    products with D from the left act down each block's rows (``left_multiply``), those from the
+    right on the 8 columns of each block (one (H W / 8, 8) @ (8, 8) product)."""
     *lead, height, width = planes.shape
-    blocks = planes.reshape(*lead, height // BLOCK, BLOCK, width // BLOCK, BLOCK).transpose(-3, -2)
     dct = dct_matrix().to(planes)
-    table = table.to(planes)
-    coefficients = dct @ (blocks - 128.0) @ dct.T
-    coefficients = torch.round(coefficients / table) * table
-    decoded = dct.T @ coefficients @ dct + 128.0
-    return decoded.transpose(-3, -2).reshape(*lead, height, width)
+    table = table.to(planes).view(BLOCK, 1, BLOCK)
+    rows = (planes - 128.0).reshape(*lead, height // BLOCK, BLOCK, width)
+    coefficients = (left_multiply(dct, rows).view(*lead, height // BLOCK, BLOCK, width // BLOCK, BLOCK) @ dct.T)
+    coefficients = (torch.round(coefficients / table) * table).view(*lead, height // BLOCK, BLOCK, width)
+    decoded = left_multiply(dct.T, coefficients).view(*lead, height // BLOCK, BLOCK, width // BLOCK, BLOCK) @ dct
+    return (decoded + 128.0).view(*lead, height, width)
 
 
 def _pad_to(images: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -85,8 +98,9 @@ def _pad_to(images: torch.Tensor, multiple: int) -> torch.Tensor:
 
 
 def _mix(images: torch.Tensor, matrix: tuple[tuple[float, ...], ...]) -> torch.Tensor:
+    """``out_k = sum_c matrix[k][c] images_c`` per pixel, one (3, 3) @ (3, H W) product per image."""
     weights = torch.tensor(matrix, dtype=images.dtype, device=images.device)
-    return torch.einsum("kc,nchw->nkhw", weights, images)
+    return (weights @ images.flatten(2)).view(images.shape)
 
 
 def jpeg_round_trip(images: torch.Tensor, quality: int) -> torch.Tensor:
@@ -98,7 +112,8 @@ def jpeg_round_trip(images: torch.Tensor, quality: int) -> torch.Tensor:
         return (coded[..., :height, :width] / 255.0).clamp(0.0, 1.0)
     ycbcr = _mix(_pad_to(images * 255.0, 2 * BLOCK), RGB_TO_YCBCR)
     luma = code_planes(ycbcr[:, :1], luma_table)
-    chroma = F.avg_pool2d(ycbcr[:, 1:] + CHROMA_OFFSET, 2)
+    chroma = ycbcr[:, 1:] + CHROMA_OFFSET
+    chroma = (chroma[..., 0::2, 0::2] + chroma[..., 0::2, 1::2] + chroma[..., 1::2, 0::2] + chroma[..., 1::2, 1::2]) / 4
     chroma = code_planes(chroma, quantisation_table(CHROMINANCE_TABLE, quality)) - CHROMA_OFFSET
     chroma = F.interpolate(chroma, scale_factor=2, mode="bilinear", align_corners=False)
     rgb = _mix(torch.cat([luma, chroma], dim=1), YCBCR_TO_RGB)

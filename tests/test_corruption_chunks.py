@@ -1,0 +1,75 @@
+"""Corruptions computed in chunks of examples (``corruptions.chunking``) equal the whole batch,
+bit for bit, on real 224 px photographs (several chunks) and on one and two CPU threads."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pytest
+import torch
+import torch.nn.functional as F
+from matplotlib import cbook
+from matplotlib.image import imread
+
+from robustbench_bilateral.corruptions import CORRUPTIONS, apply_corruption
+from robustbench_bilateral.corruptions.chunking import CHUNK_VALUES, chunk_bounds
+from robustbench_bilateral.corruptions.severity import level
+from robustbench_bilateral.engine.parallel import one_intra_op_thread
+from robustbench_bilateral.rng import ExampleRNG
+
+SEED = 3
+SIZE = 224
+CORNERS = ((0, 0), (0, 112), (100, 0), (100, 112), (200, 0), (200, 112), (60, 30), (150, 90))
+"""Top-left corners of 400 px crops of the 600 x 512 px photograph."""
+
+
+@lru_cache(maxsize=1)
+def photographs() -> torch.Tensor:
+    """Eight 224 px RGB crops of matplotlib's sample photograph, 150,528 values each: at
+    ``CHUNK_VALUES`` = 2^19 they make two chunks, of 3 and 1 images."""
+    photo = torch.from_numpy(imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).copy())
+    photo = photo.permute(2, 0, 1).float() / 255.0
+    crops = [photo[:, top : top + 400, left : left + 400] for top, left in CORNERS]
+    return torch.cat([F.interpolate(crop[None], size=(SIZE, SIZE), mode="bilinear", antialias=True) for crop in crops]).clamp(0, 1)
+
+
+def whole_batch(name: str, images: torch.Tensor, severity: int) -> torch.Tensor:
+    """The corruption's function called once on the whole batch, no chunks."""
+    entry = CORRUPTIONS.get(name)
+    return entry.fn(images, level(entry.small, entry.medium, entry.large, severity, images), ExampleRNG(SEED, range(len(images))))
+
+
+def test_the_photographs_make_several_chunks():
+    images = photographs()
+    assert len(images) == len(CORNERS) and chunk_bounds(len(images), images[0].numel()) == [(0, 6), (6, 8)]
+    assert chunk_bounds(5, 2 * CHUNK_VALUES) == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]
+    assert chunk_bounds(0, 10) == []
+
+
+@pytest.mark.parametrize("severity", (1, 3, 5))
+@pytest.mark.parametrize("name", [name for name, entry in CORRUPTIONS.items() if not entry.whole_batch])
+def test_chunks_give_the_whole_batchs_numbers(name, severity):
+    images = photographs()
+    chunked = apply_corruption(name, images, severity, ExampleRNG(SEED, range(len(images))))
+    assert torch.equal(chunked, whole_batch(name, images, severity))
+
+
+@pytest.mark.parametrize("name", ("shot_noise", "glass_blur", "jpeg_compression", "elastic_transform"))
+def test_one_thread_gives_the_numbers_of_parallel_chunks(name):
+    if torch.get_num_threads() < 2:
+        pytest.skip("needs 2 CPU threads")
+    images = photographs()
+    parallel = apply_corruption(name, images, 4, ExampleRNG(SEED, range(len(images))))
+    with one_intra_op_thread():
+        serial = apply_corruption(name, images, 4, ExampleRNG(SEED, range(len(images))))
+    assert torch.equal(parallel, serial)
+
+
+def test_rows_of_an_rng_draw_from_the_same_generators():
+    rng = ExampleRNG(SEED, [7, 8, 9])
+    head, tail = rng.rows(0, 2), rng.rows(2, 3)
+    assert head.indices == [7, 8] and tail.indices == [9] and len(head) == 2
+    first = torch.cat([head.rand(5), tail.rand(5)])
+    fresh = ExampleRNG(SEED, [7, 8, 9])
+    assert torch.equal(first, fresh.rand(5))
+    assert torch.equal(rng.rand(5), fresh.rand(5))

@@ -6,11 +6,11 @@ Usage: python bench/attention.py [--lengths 65,197,512,2048] [--repeats N] [--di
 Each length T runs a batch of max(1, tokens // T) sequences, so every row processes about the
 same number of tokens. Bilateral layers get 1-D sinusoidal position vectors (T, pos_dim). Each
 repeat times every variant once, in turn, and the table reports the median time per variant and
-its ratio to softmax (the fused scaled_dot_product_attention kernel); the last column is the cost
+its ratio to softmax (the fused scaled_dot_product_attention kernel); the next column is the cost
 of boosting on the bilateral kernel, bilateral+boost / bilateral. Targets from length 197 up:
 bilateral <= 1.10x softmax, boost (K = 1) <= 1.9x its unboosted kernel.
 
-The last two columns are the limits of the fast form, measured in the same repeats: the fused
+The two floor columns are the limits of the fast form, measured in the same repeats: the fused
 kernel (``scaled_dot_product_attention`` forward + backward on random q, k, v) alone at head dim
 d and at the bilateral layer's augmented width D (d + P + 1 rounded up to ``HEAD_ALIGN``) gives
 
@@ -23,7 +23,8 @@ d and at the bilateral layer's augmented width D (d + P + 1 rounded up to ``HEAD
 (one more kernel pass on the same q~, k~: the fused kernel cannot reuse the attention matrix of
 the first). A layer at its floor spends nothing beyond the kernel's own cost of the wider head.
 
-The FLOP bound is the same ratio in arithmetic, ``layer_flops(D) / layer_flops(d)`` with
+The last column, the FLOP bound, is the bilateral floor in arithmetic,
+``layer_flops(D) / layer_flops(d)`` with
 
     layer_flops(w) = 8 C^2 + 4 T w H     per token, forward (backward is about twice both terms)
 

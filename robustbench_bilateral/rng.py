@@ -43,7 +43,7 @@ class ExampleRNG:
     def rows(self, start: int, stop: int) -> ExampleRNG:
         """The examples ``start .. stop - 1`` of this batch, drawing from the same generators: a
         draw there advances them here too."""
-        part = ExampleRNG.__new__(ExampleRNG)
+        part = type(self).__new__(type(self))
         part.seed, part.indices, part.device = self.seed, self.indices[start:stop], self.device
         part._generators = self._generators[start:stop]
         return part

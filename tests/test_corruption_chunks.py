@@ -26,7 +26,7 @@ CORNERS = ((0, 0), (0, 112), (100, 0), (100, 112), (200, 0), (200, 112), (60, 30
 @lru_cache(maxsize=1)
 def photographs() -> torch.Tensor:
     """Eight 224 px RGB crops of matplotlib's sample photograph, 150,528 values each: at
-    ``CHUNK_VALUES`` = 2^19 they make two chunks, of 3 and 1 images."""
+    ``CHUNK_VALUES`` = 2^20 they make two chunks, of 6 and 2 images."""
     photo = torch.from_numpy(imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).copy())
     photo = photo.permute(2, 0, 1).float() / 255.0
     crops = [photo[:, top : top + 400, left : left + 400] for top, left in CORNERS]
@@ -73,3 +73,12 @@ def test_rows_of_an_rng_draw_from_the_same_generators():
     fresh = ExampleRNG(SEED, [7, 8, 9])
     assert torch.equal(first, fresh.rand(5))
     assert torch.equal(rng.rand(5), fresh.rand(5))
+
+
+def test_chunks_run_under_inference_mode_and_without_grad():
+    images = photographs()
+    expected = whole_batch("contrast", images, 3)
+    with torch.inference_mode():
+        assert torch.equal(apply_corruption("contrast", images, 3, ExampleRNG(SEED, range(len(images)))), expected)
+    with torch.no_grad():
+        assert torch.equal(apply_corruption("fog", images, 3, ExampleRNG(SEED, range(len(images)))), whole_batch("fog", images, 3))

@@ -1,17 +1,24 @@
 """Corruptions run a cache-sized chunk of examples at a time, the chunks at once on the CPU.
 
 A corruption computes each example from that example's pixels and generator alone, so a batch
-split into chunks gives the numbers of the whole batch, bit for bit
-(``tests/test_corruption_chunks.py``). A batch of 100 RGB images at 224 px is 60 MB of float32,
-more than a CPU's caches hold, so each elementwise pass over it streams from memory; a chunk of
-at most ``CHUNK_VALUES`` values stays in cache. On the CPU the chunks run in
-``torch.get_num_threads()`` worker threads, one intra-op thread each (``engine.parallel``),
-which computes the same numbers as any other number of threads. On other devices the batch runs
-whole.
+split into chunks gives the numbers of the whole batch up to float rounding, and bit for bit on
+every corruption and severity of the tests (``tests/test_corruption_chunks.py``): what could
+differ is a matrix product whose BLAS kernel sums in another order for another batch size, or a
+shot-noise uniform within 1e-15 of a Poisson CDF value, where its table look-up (chosen per
+block of values) and the stepping could part. A batch of 100 RGB images at 224 px is 60 MB of
+float32, more than a CPU's caches hold, so each elementwise pass over it streams from memory; a
+chunk of at most ``CHUNK_VALUES`` values stays in cache.
+
+Called from the main thread on the CPU, the chunks run in ``torch.get_num_threads()`` worker
+threads, one intra-op thread each (``engine.parallel``, which sets the process-wide thread count
+meanwhile); the workers take the caller's grad and inference modes. Under CPU autocast, from
+other threads and on other devices, the chunks run one after the other in the calling thread (on
+other devices as one batch).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import torch
@@ -20,7 +27,7 @@ from robustbench_bilateral.engine.parallel import map_batches
 from robustbench_bilateral.rng import ExampleRNG
 
 CHUNK_VALUES = 1 << 20
-"""Values per chunk (4 MB of float32, about 7 RGB images at 224 px); at least one example."""
+"""Values per chunk (4 MB of float32, 6 RGB images at 224 px); at least one example."""
 
 
 def chunk_bounds(count: int, values_per_example: int, limit: int = CHUNK_VALUES) -> list[tuple[int, int]]:
@@ -38,10 +45,14 @@ def in_chunks(work: Callable[[torch.Tensor, ExampleRNG], torch.Tensor], images: 
     if images.device.type != "cpu" or len(bounds) < 2:
         return work(images, rng)
     out = torch.empty_like(images)
+    grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
 
     def fill(start: int, stop: int) -> None:
-        out[start:stop] = work(images[start:stop], rng.rows(start, stop))
+        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+            out[start:stop] = work(images[start:stop], rng.rows(start, stop))
 
-    for _ in map_batches(fill, bounds, torch.get_num_threads() > 1):
+    parallel = (torch.get_num_threads() > 1 and threading.current_thread() is threading.main_thread()
+                and not torch.is_autocast_enabled("cpu"))
+    for _ in map_batches(fill, bounds, parallel):
         pass
     return out

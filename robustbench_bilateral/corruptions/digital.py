@@ -55,14 +55,14 @@ def box_resize_matrix(source: int, target: int) -> torch.Tensor:
 def box_shrink_taps(source: int, target: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``box_resize_matrix(source, target)`` as taps: the (target * t) source indices of each
     row's t consecutive taps from its first nonzero entry (clamped to the image) and the
-    (target, t) float32 weights, 0 past the row's last nonzero one (t = the most a row has)."""
+    (target, t) weights, 0 past the row's last nonzero one (t = the most a row has)."""
     matrix = box_resize_matrix(source, target)
     nonzero = matrix != 0
     taps = int(nonzero.sum(dim=1).max())
     index = (nonzero.int().argmax(dim=1, keepdim=True) + torch.arange(taps)).clamp(max=source - 1)
     weight = matrix.gather(1, index)
     weight[:, 1:] *= index[:, 1:] > index[:, :-1]
-    return index.reshape(-1), weight.float()
+    return index.reshape(-1), weight
 
 
 def take_rows(images: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

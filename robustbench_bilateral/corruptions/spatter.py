@@ -158,8 +158,9 @@ def water_shading(stored: torch.Tensor, cap: float) -> torch.Tensor:
     """The 8-bit shading of the water drops of an 8-bit liquid layer (N, 1, H, W): chamfer distance
     to the Canny edges, 3x3 mean truncated, equalised, embossed, 3x3 mean rounded."""
     distance = chamfer_distance(canny(stored), cap)
-    # The 3x3 sums of distances (whole multiples of 2^-16 px below 2^8 px) are exact in float32.
-    distance = (filter2d(distance.float(), SUM3).double() / 9.0 + 1e-9).floor()
+    # 3x3 sums of distances (whole multiples of 2^-16 px) are exact in float32 below 2^8 px.
+    exact = torch.float32 if 9 * round(cap * CHAMFER_SCALE) < 1 << 24 else torch.float64
+    distance = (filter2d(distance.to(exact), SUM3).double() / 9.0 + 1e-9).floor()
     embossed = filter2d(equalise(distance).to(stored), EMBOSS).round().clamp(0.0, 255.0)
     return (filter2d(embossed, SUM3) / 9.0).round()
 

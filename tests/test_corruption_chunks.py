@@ -12,7 +12,7 @@ from matplotlib import cbook
 from matplotlib.image import imread
 
 from robustbench_bilateral.corruptions import CORRUPTIONS, apply_corruption
-from robustbench_bilateral.corruptions.chunking import CHUNK_VALUES, chunk_bounds
+from robustbench_bilateral.corruptions.chunking import CHUNK_VALUES, chunk_bounds, huge_page_empty
 from robustbench_bilateral.corruptions.severity import level
 from robustbench_bilateral.engine.parallel import one_intra_op_thread
 from robustbench_bilateral.rng import ExampleRNG
@@ -82,3 +82,12 @@ def test_chunks_run_under_inference_mode_and_without_grad():
         assert torch.equal(apply_corruption("contrast", images, 3, ExampleRNG(SEED, range(len(images)))), expected)
     with torch.no_grad():
         assert torch.equal(apply_corruption("fog", images, 3, ExampleRNG(SEED, range(len(images)))), whole_batch("fog", images, 3))
+
+
+@pytest.mark.parametrize("dtype", (torch.float32, torch.float64, torch.bfloat16))
+def test_the_output_buffer_has_the_images_shape_and_dtype(dtype):
+    images = torch.zeros(3, 1, 40, 56, dtype=dtype)
+    buffer = huge_page_empty(images)
+    assert buffer.shape == images.shape and buffer.dtype == dtype and buffer.device.type == "cpu"
+    buffer.fill_(1)
+    assert not images.any()

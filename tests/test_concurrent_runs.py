@@ -88,7 +88,14 @@ def alone(checkpoints, tmp_path_factory) -> tuple[dict, dict]:
     return cells, measured
 
 
-@pytest.mark.parametrize("commands", [pytest.param(commands, id="+".join(commands)) for commands in ROUNDS])
+# The default suite runs the three commands at once and one command twice; the other rounds are slow.
+FAST_ROUNDS = {("evaluate", "attack", "contaminate"), ("attack", "attack")}
+
+
+@pytest.mark.parametrize("commands", [
+    pytest.param(commands, id="+".join(commands), marks=() if commands in FAST_ROUNDS else pytest.mark.slow)
+    for commands in ROUNDS
+])
 def test_processes_starting_one_new_run_at_once_store_every_cell_once(tmp_path, checkpoints, alone, commands):
     cells_of, measured = alone
     processes = [start(tmp_path, "shared", command, checkpoints) for command in commands]

@@ -161,6 +161,7 @@ def worker_pid(launcher: int, rank: int) -> int:
 
 
 
+@pytest.mark.slow
 def test_a_killed_rank_stops_the_run_with_one_line_and_the_rerun_resumes(smoke_checkpoints, tmp_path):
     checkpoints = [smoke_checkpoints["softmax"], smoke_checkpoints["bilateral"]]
     spec = write_spec(tmp_path, checkpoints, VISION_THREATS.replace("steps = 2", "steps = 5"), n=160, batch_size=16)

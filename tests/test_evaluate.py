@@ -116,6 +116,7 @@ def wait_for_file(path: Path, process: subprocess.Popen) -> float:
     return time.perf_counter() - started
 
 
+@pytest.mark.slow
 def test_sigkill_twice_then_resume_gives_the_uninterrupted_rows(smoke_checkpoints, tmp_path):
     """Kills land at a random moment while cells run (after the store is opened, before the run would end)."""
     paths = [str(path) for path in smoke_checkpoints.values()]

@@ -271,7 +271,7 @@ def assert_refused(run_bilat, out: Path, message: str, *args: str) -> None:
     assert tree_digest(out) == before
 
 
-@pytest.mark.parametrize("name, code", [("SIGTERM", 143), ("SIGINT", 130)])
+@pytest.mark.parametrize("name, code", [("SIGTERM", 143), pytest.param("SIGINT", 130, marks=pytest.mark.slow)])
 def test_a_signal_stops_with_one_line_and_the_same_command_resumes(smoke_checkpoints, tmp_path, name, code):
     args = [BILAT_EVAL, "--device", "cpu", "--quiet", "--out", str(tmp_path), "contaminate", "--corruptions",
             "fog,contrast,brightness", "--severities", "1,2", "--n-examples", "32",

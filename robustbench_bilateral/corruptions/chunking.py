@@ -9,11 +9,11 @@ block of values) and the stepping could part. A batch of 100 RGB images at 224 p
 float32, more than a CPU's caches hold, so each elementwise pass over it streams from memory; a
 chunk of at most ``CHUNK_VALUES`` values stays in cache.
 
-Called from the main thread on the CPU, the chunks run in ``torch.get_num_threads()`` worker
-threads, one intra-op thread each (``engine.parallel``, which sets the process-wide thread count
-meanwhile); the workers take the caller's grad and inference modes. Under CPU autocast, from
-other threads and on other devices, the chunks run one after the other in the calling thread (on
-other devices as one batch).
+Called from the main thread on the CPU with more than one torch thread, the chunks run in
+``torch.get_num_threads()`` worker threads, one intra-op thread each (``engine.parallel``, which
+sets the process-wide thread count meanwhile); the workers take the caller's grad and inference
+modes. Otherwise (one thread, CPU autocast, another calling thread) the chunks run one after the
+other in the calling thread; on other devices the batch runs whole.
 """
 
 from __future__ import annotations

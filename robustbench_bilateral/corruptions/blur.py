@@ -51,7 +51,7 @@ def defocus_blur(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.T
     """Convolution with ``disk_kernel(radius s, alias s)`` (reflect-101 border); table: (disk
     radius [px], anti-alias sigma [px])."""
     (radius, alias), scale = level
-    return filter2d(images, disk_kernel(radius * scale, alias * scale)).clamp(0.0, 1.0)
+    return filter2d(images, disk_kernel(radius * scale, alias * scale)).clamp_(0.0, 1.0)
 
 
 @corruption("blur", is_random=True,
@@ -82,7 +82,7 @@ def glass_blur(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Ten
     order = shuffle_order(offsets, height, width, delta).to(images.device)
     n, c = images.shape[:2]
     shuffled = stored.reshape(n, c, -1).gather(2, order.unsqueeze(1).expand(n, c, -1)).view_as(images)
-    return gaussian_filter(shuffled, sigma * scale).clamp(0.0, 1.0)
+    return gaussian_filter(shuffled, sigma * scale).clamp_(0.0, 1.0)
 
 
 @corruption("blur", is_random=True,
@@ -95,7 +95,7 @@ def motion_blur(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Te
     radius adds only taps beyond 4 sigma."""
     (radius, sigma), scale = level
     angles = 90.0 * rng.rand() - 45.0
-    return directional_blur(images, radius * scale, sigma * scale, angles).clamp(0.0, 1.0)
+    return directional_blur(images, radius * scale, sigma * scale, angles).clamp_(0.0, 1.0)
 
 
 @corruption("blur", is_random=False,
@@ -113,7 +113,7 @@ def zoom_blur(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Tens
     total = images.clone()
     for factor in factors:
         total += clipped_zoom(images, factor)
-    return (total / (len(factors) + 1)).clamp(0.0, 1.0)
+    return (total / (len(factors) + 1)).clamp_(0.0, 1.0)
 
 
 @corruption("blur", is_random=False, held_out=True, small=(0.4, 0.6, 0.7, 0.8, 1),
@@ -121,4 +121,4 @@ def zoom_blur(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Tens
 def gaussian_blur(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Tensor:
     """Gaussian blur of sigma ``sigma s`` px, taps to 4 sigma, edge pixels repeated; table: sigma [px]."""
     sigma, scale = level
-    return gaussian_filter(images, sigma * scale).clamp(0.0, 1.0)
+    return gaussian_filter(images, sigma * scale).clamp_(0.0, 1.0)

@@ -26,7 +26,7 @@ def contrast(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Tenso
     """``clip((x - mu) c + mu, 0, 1)``, mu the per-image, per-channel mean; table: factor c."""
     factor, _ = level
     mean = images.mean(dim=(2, 3), keepdim=True)
-    return ((images - mean) * factor + mean).clamp(0.0, 1.0)
+    return ((images - mean) * factor + mean).clamp_(0.0, 1.0)
 
 
 @lru_cache(maxsize=128)
@@ -78,7 +78,7 @@ def box_shrink_rows(images: torch.Tensor, taps: tuple[torch.Tensor, torch.Tensor
     product up to float rounding, 3e-7)."""
     index, weight = taps
     gathered = take_rows(images, index).unflatten(-2, weight.shape)
-    return (gathered * weight.to(images).unsqueeze(-1)).sum(dim=-2)
+    return gathered.mul_(weight.to(images).unsqueeze(-1)).sum(dim=-2)
 
 
 @lru_cache(maxsize=128)
@@ -104,7 +104,7 @@ def pixelate(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Tenso
     small_rows, copy_rows = pixelate_sizes(height, fraction)
     small_cols, copy_cols = pixelate_sizes(width, fraction)
     across = box_shrink_rows(images, box_shrink_taps(height, small_rows)).mT.contiguous()
-    shrunk = box_shrink_rows(across, box_shrink_taps(width, small_cols)).clamp(0.0, 1.0)
+    shrunk = box_shrink_rows(across, box_shrink_taps(width, small_cols)).clamp_(0.0, 1.0)
     return take_rows(take_rows(shrunk, copy_cols).mT.contiguous(), copy_rows)
 
 
@@ -167,7 +167,7 @@ def elastic_transform(images: torch.Tensor, level: Level, rng: ExampleRNG) -> to
     displaced = torch.stack([cols + field[:, 0], rows + field[:, 1]], dim=-1)
     grid = (2.0 * (displaced + 0.5) / torch.tensor([width, height]).to(inverse) - 1.0).to(images)
     moved = F.grid_sample(warped, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-    return moved.clamp(0.0, 1.0)
+    return moved.clamp_(0.0, 1.0)
 
 
 @corruption("digital", is_random=False, held_out=True, colour_only=True,
@@ -186,4 +186,4 @@ def saturate(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Tenso
             f"saturate changes colour saturation and needs 3-channel RGB images, got {images.shape[1]} channel(s)"
         )
     (factor, offset), _ = level
-    return scale_saturation(images, factor, offset).clamp(0.0, 1.0)
+    return scale_saturation(images, factor, offset).clamp_(0.0, 1.0)

@@ -109,7 +109,7 @@ def jpeg_round_trip(images: torch.Tensor, quality: int) -> torch.Tensor:
     luma_table = quantisation_table(LUMINANCE_TABLE, quality)
     if images.shape[1] == 1:
         coded = code_planes(_pad_to(images * 255.0, BLOCK), luma_table)
-        return (coded[..., :height, :width] / 255.0).clamp(0.0, 1.0)
+        return (coded[..., :height, :width] / 255.0).clamp_(0.0, 1.0)
     ycbcr = _mix(_pad_to(images * 255.0, 2 * BLOCK), RGB_TO_YCBCR)
     luma = code_planes(ycbcr[:, :1], luma_table)
     chroma = ycbcr[:, 1:] + CHROMA_OFFSET
@@ -117,4 +117,4 @@ def jpeg_round_trip(images: torch.Tensor, quality: int) -> torch.Tensor:
     chroma = code_planes(chroma, quantisation_table(CHROMINANCE_TABLE, quality)) - CHROMA_OFFSET
     chroma = F.interpolate(chroma, scale_factor=2, mode="bilinear", align_corners=False)
     rgb = _mix(torch.cat([luma, chroma], dim=1), YCBCR_TO_RGB)
-    return (rgb[..., :height, :width] / 255.0).clamp(0.0, 1.0)
+    return (rgb[..., :height, :width] / 255.0).clamp_(0.0, 1.0)

@@ -34,13 +34,13 @@ def _normal(rng: ExampleRNG, images: torch.Tensor) -> torch.Tensor:
 @additive_noise("gaussian", unit="sigma")
 def additive_gaussian(images: torch.Tensor, strength: float, rng: ExampleRNG) -> torch.Tensor:
     """``clip(x + strength * z, 0, 1)``, z standard normal; ``strength`` is sigma in intensity units."""
-    return (images + strength * _normal(rng, images)).clamp(0.0, 1.0)
+    return (images + strength * _normal(rng, images)).clamp_(0.0, 1.0)
 
 
 @additive_noise("uniform", unit="half-width")
 def additive_uniform(images: torch.Tensor, strength: float, rng: ExampleRNG) -> torch.Tensor:
     """``clip(x + u, 0, 1)``, u uniform in [-strength, strength); ``strength`` is the half-width."""
-    return (images + strength * (2.0 * _uniform(rng, images) - 1.0)).clamp(0.0, 1.0)
+    return (images + strength * (2.0 * _uniform(rng, images) - 1.0)).clamp_(0.0, 1.0)
 
 
 @additive_noise("salt_pepper", unit="fraction", max_strength=1.0)
@@ -175,7 +175,7 @@ def shot_noise(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Ten
     """Photon noise ``clip(Poisson(lambda x) / lambda, 0, 1)``; table: photons per unit intensity lambda."""
     photons, _ = level
     counts = poisson_quantile(images * photons, _uniform(rng, images))
-    return (counts / photons).to(images.dtype).clamp(0.0, 1.0)
+    return (counts / photons).to(images.dtype).clamp_(0.0, 1.0)
 
 
 @corruption("noise", is_random=True, small=(0.01, 0.02, 0.03, 0.05, 0.07),
@@ -190,4 +190,4 @@ def impulse_noise(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.
 def speckle_noise(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Tensor:
     """Multiplicative noise ``clip(x + x sigma z, 0, 1)``, z standard normal; table: sigma."""
     sigma, _ = level
-    return (images + images * sigma * _normal(rng, images)).clamp(0.0, 1.0)
+    return (images + images * sigma * _normal(rng, images)).clamp_(0.0, 1.0)

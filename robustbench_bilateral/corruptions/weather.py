@@ -40,7 +40,7 @@ def snow(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Tensor:
     flakes = directional_blur(flakes, radius * scale, sigma * scale, angles)
     bright = torch.maximum(images, 1.5 * luminance(images) + 0.5)
     scene = weight * images + (1.0 - weight) * bright
-    return (scene + flakes + flakes.flip(-2, -1)).clamp(0.0, 1.0)
+    return (scene + flakes + flakes.flip(-2, -1)).clamp_(0.0, 1.0)
 
 
 @corruption("weather", is_random=True,
@@ -73,7 +73,7 @@ def frost(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Tensor:
     texture = torch.stack(crops).to(images)
     if images.shape[1] == 1:
         texture = luminance(texture)
-    return (image_weight * images + frost_weight * texture).clamp(0.0, 1.0)
+    return (image_weight * images + frost_weight * texture).clamp_(0.0, 1.0)
 
 
 @corruption("weather", is_random=True,
@@ -87,11 +87,11 @@ def fog(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Tensor:
     height, width = images.shape[-2:]
     plasma = plasma_fractal(rng, height, width, decay).to(images).unsqueeze(1)
     peak = images.amax(dim=(1, 2, 3), keepdim=True)
-    return ((images + weight * plasma) * peak / (peak + weight)).clamp(0.0, 1.0)
+    return ((images + weight * plasma) * peak / (peak + weight)).clamp_(0.0, 1.0)
 
 
 @corruption("weather", is_random=False, small=(0.05, 0.1, 0.15, 0.2, 0.3),
             medium=(0.1, 0.2, 0.3, 0.4, 0.5), large=(0.1, 0.2, 0.3, 0.4, 0.5))
 def brightness(images: torch.Tensor, level: Level, rng: ExampleRNG) -> torch.Tensor:
     """HSV value raised by offset c, hue and saturation kept (grey: ``clip(x + c)``); table: c."""
-    return add_value(images, level.row).clamp(0.0, 1.0)
+    return add_value(images, level.row).clamp_(0.0, 1.0)

@@ -9,16 +9,14 @@ block of values) and the stepping could part. A batch of 100 RGB images at 224 p
 float32, more than a CPU's caches hold, so each elementwise pass over it streams from memory; a
 chunk of at most ``CHUNK_VALUES`` values stays in cache.
 
-Called from the main thread on the CPU with more than one torch thread, the chunks run in
-``torch.get_num_threads()`` worker threads, one intra-op thread each (``engine.parallel``, which
-sets the process-wide thread count meanwhile); the workers take the caller's grad and inference
-modes. Otherwise (one thread, CPU autocast, another calling thread) the chunks run one after the
-other in the calling thread; on other devices the batch runs whole.
+On the CPU with more than one torch thread, the chunks run in ``torch.get_num_threads()``
+worker threads, one intra-op thread each, in the caller's grad and inference modes
+(``engine.parallel.map_batches``, which runs them one after the other instead when called off
+the main thread or under CPU autocast); on other devices the batch runs whole.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -58,14 +56,10 @@ def in_chunks(work: Callable[[torch.Tensor, ExampleRNG], torch.Tensor], images: 
     if images.device.type != "cpu" or len(bounds) < 2:
         return work(images, rng)
     out = huge_page_empty(images)
-    grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
 
     def fill(start: int, stop: int) -> None:
-        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
-            out[start:stop] = work(images[start:stop], rng.rows(start, stop))
+        out[start:stop] = work(images[start:stop], rng.rows(start, stop))
 
-    parallel = (torch.get_num_threads() > 1 and threading.current_thread() is threading.main_thread()
-                and not torch.is_autocast_enabled("cpu"))
-    for _ in map_batches(fill, bounds, parallel):
+    for _ in map_batches(fill, bounds, torch.get_num_threads() > 1):
         pass
     return out

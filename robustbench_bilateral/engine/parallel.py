@@ -12,6 +12,7 @@ draws no random numbers (eval mode; a model that does is flagged ``nondeterminis
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -36,12 +37,22 @@ def one_intra_op_thread() -> Iterator[None]:
 def map_batches(work: Callable[[int, int], Result], bounds: Sequence[tuple[int, int]], parallel: bool) -> Iterator[Result]:
     """``work(start, stop)`` of each batch, yielded in order as they finish.
 
-    ``parallel``: in ``torch.get_num_threads()`` worker threads, each batch on one intra-op thread;
-    otherwise one batch after the other on the calling thread with torch's threads as they are.
+    ``parallel``: in ``torch.get_num_threads()`` worker threads, each batch on one intra-op thread,
+    with the caller's grad and inference modes. Only from the main thread (the intra-op thread
+    count is process-wide) and outside CPU autocast (which worker threads would not inherit);
+    otherwise, or without ``parallel``, one batch after the other on the calling thread with
+    torch's threads as they are.
     """
+    parallel = parallel and threading.current_thread() is threading.main_thread() and not torch.is_autocast_enabled("cpu")
     if not parallel:
         yield from (work(start, stop) for start, stop in bounds)
         return
+    grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
+
+    def in_caller_modes(bound: tuple[int, int]) -> Result:
+        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+            return work(*bound)
+
     workers = torch.get_num_threads()
     with one_intra_op_thread(), ThreadPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(lambda bound: work(*bound), bounds)
+        yield from pool.map(in_caller_modes, bounds)

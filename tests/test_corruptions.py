@@ -421,6 +421,21 @@ def test_grey_jpeg_at_quality_100_is_nearly_lossless_and_lower_quality_loses_mor
     assert loss[0] < 1e-4 and loss[0] < loss[1] < loss[2]
 
 
+@pytest.mark.parametrize("name", ["rgb32", "fmnist"])
+def test_jpeg_in_any_memory_layout_gives_the_contiguous_result_and_leaves_the_input_alone(name):
+    images = image_set(name)[:4]
+    kept = images.clone()
+    expected = jpeg_round_trip(images, 25)
+    layouts = {"channels_last": images.contiguous(memory_format=torch.channels_last),
+               "transposed": images.mT.contiguous().mT, "odd size": images[..., 1:, 3:]}
+    for label, layout in layouts.items():
+        result = jpeg_round_trip(layout, 25)
+        reference = expected if label != "odd size" else jpeg_round_trip(images[..., 1:, 3:].contiguous(), 25)
+        assert torch.equal(result, reference), label
+        assert result.is_contiguous(), label
+    assert torch.equal(images, kept)
+
+
 def test_preview_grid_and_png_have_the_grid_size(tmp_path):
     image, names = image_set("fmnist")[0], ["fog", "jpeg_compression", "glass_blur"]
     grid = preview_grid(image, names, SEED)

@@ -66,29 +66,34 @@ def dct_matrix() -> torch.Tensor:
     return matrix
 
 
-def left_multiply(matrix: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
-    """``matrix @ B`` for every 8x8 block B of (..., H/8, 8, W) planes (the block rows on dim -2):
+def left_multiply(matrix: torch.Tensor, columns: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
+    """``matrix @ B`` for every 8x8 block B of (..., H/8, 8, W) planes (the block rows on dim -2),
+    written into ``out`` (``scratch`` of the same shape holds one product at a time):
     ``out_k = sum_n matrix[k, n] B_n``, the products rounded one by one and added in order of n,
     which is what the batched 8x8 matrix product computes, here on the planes as they lie."""
-    total = matrix[:, 0].view(BLOCK, 1) * columns[..., 0:1, :]
+    torch.mul(matrix[:, 0].view(BLOCK, 1), columns[..., 0:1, :], out=out)
     for n in range(1, BLOCK):
-        total = total + matrix[:, n].view(BLOCK, 1) * columns[..., n : n + 1, :]
-    return total
+        torch.mul(matrix[:, n].view(BLOCK, 1), columns[..., n : n + 1, :], out=scratch)
+        out.add_(scratch)
+    return out
 
 
 def code_planes(planes: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     """Quantise the DCT of every 8x8 block of (..., H, W) planes (H, W multiples of 8):
     ``D^T round(D (B - 128) D^T / Q) Q D + 128`` per block B. The planes keep their layout: the
     products with D from the left act down each block's rows (``left_multiply``), those from the
-    right on the 8 columns of each block (one (H W / 8, 8) @ (8, 8) product)."""
+    right on the 8 columns of each block (one (H W / 8, 8) @ (8, 8) product). Three plane-sized
+    buffers hold every step (fresh memory costs about as much as the arithmetic on it)."""
     *lead, height, width = planes.shape
     dct = dct_matrix().to(planes)
     table = table.to(planes).view(BLOCK, 1, BLOCK)
-    rows = (planes - 128.0).reshape(*lead, height // BLOCK, BLOCK, width)
-    coefficients = (left_multiply(dct, rows).view(*lead, height // BLOCK, BLOCK, width // BLOCK, BLOCK) @ dct.T)
-    coefficients = (torch.round(coefficients / table) * table).view(*lead, height // BLOCK, BLOCK, width)
-    decoded = left_multiply(dct.T, coefficients).view(*lead, height // BLOCK, BLOCK, width // BLOCK, BLOCK) @ dct
-    return (decoded + 128.0).view(*lead, height, width)
+    rows = (planes - 128.0).contiguous().view(*lead, height // BLOCK, BLOCK, width)
+    products, scratch = torch.empty_like(rows), torch.empty_like(rows)
+    blocks = (*lead, height // BLOCK, BLOCK, width // BLOCK, BLOCK)
+    coefficients = torch.matmul(left_multiply(dct, rows, products, scratch).view(blocks), dct.T, out=rows.view(blocks))
+    coefficients.div_(table).round_().mul_(table)
+    decoded = torch.matmul(left_multiply(dct.T, rows, products, scratch).view(blocks), dct, out=rows.view(blocks))
+    return decoded.add_(128.0).view(*lead, height, width)
 
 
 def _pad_to(images: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -97,10 +102,18 @@ def _pad_to(images: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(images, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else images
 
 
-def _mix(images: torch.Tensor, matrix: tuple[tuple[float, ...], ...]) -> torch.Tensor:
-    """``out_k = sum_c matrix[k][c] images_c`` per pixel, one (3, 3) @ (3, H W) product per image."""
+def _mix(images: torch.Tensor, matrix: tuple[tuple[float, ...], ...], out: torch.Tensor | None = None) -> torch.Tensor:
+    """``out_k = sum_c matrix[k][c] images_c`` per pixel, one (3, 3) @ (3, H W) product per image,
+    into a fresh tensor or ``out`` (contiguous, shaped like ``images``, not overlapping it)."""
     weights = torch.tensor(matrix, dtype=images.dtype, device=images.device)
-    return (weights @ images.flatten(2)).view(images.shape)
+    target = torch.empty(images.shape, dtype=images.dtype, device=images.device) if out is None else out
+    torch.matmul(weights, images.flatten(2), out=target.flatten(2))
+    return target
+
+
+def _to_unit(coded: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Decoded 8-bit-unit images cropped to ``height`` x ``width``, scaled to [0, 1] and clipped."""
+    return coded[..., :height, :width].contiguous().div_(255.0).clamp_(0.0, 1.0)
 
 
 def jpeg_round_trip(images: torch.Tensor, quality: int) -> torch.Tensor:
@@ -108,13 +121,13 @@ def jpeg_round_trip(images: torch.Tensor, quality: int) -> torch.Tensor:
     height, width = images.shape[-2:]
     luma_table = quantisation_table(LUMINANCE_TABLE, quality)
     if images.shape[1] == 1:
-        coded = code_planes(_pad_to(images * 255.0, BLOCK), luma_table)
-        return (coded[..., :height, :width] / 255.0).clamp_(0.0, 1.0)
-    ycbcr = _mix(_pad_to(images * 255.0, 2 * BLOCK), RGB_TO_YCBCR)
+        return _to_unit(code_planes(_pad_to(images * 255.0, BLOCK), luma_table), height, width)
+    scaled = _pad_to(images * 255.0, 2 * BLOCK)
+    ycbcr = _mix(scaled, RGB_TO_YCBCR)
     luma = code_planes(ycbcr[:, :1], luma_table)
-    chroma = ycbcr[:, 1:] + CHROMA_OFFSET
-    chroma = (chroma[..., 0::2, 0::2] + chroma[..., 0::2, 1::2] + chroma[..., 1::2, 0::2] + chroma[..., 1::2, 1::2]) / 4
-    chroma = code_planes(chroma, quantisation_table(CHROMINANCE_TABLE, quality)) - CHROMA_OFFSET
+    chroma = ycbcr[:, 1:].add_(CHROMA_OFFSET)
+    chroma = (chroma[..., 0::2, 0::2] + chroma[..., 0::2, 1::2]).add_(chroma[..., 1::2, 0::2]).add_(chroma[..., 1::2, 1::2]).div_(4)
+    chroma = code_planes(chroma, quantisation_table(CHROMINANCE_TABLE, quality)).sub_(CHROMA_OFFSET)
     chroma = F.interpolate(chroma, scale_factor=2, mode="bilinear", align_corners=False)
-    rgb = _mix(torch.cat([luma, chroma], dim=1), YCBCR_TO_RGB)
-    return (rgb[..., :height, :width] / 255.0).clamp_(0.0, 1.0)
+    decoded = torch.cat([luma, chroma], dim=1, out=scaled)
+    return _to_unit(_mix(decoded, YCBCR_TO_RGB, out=ycbcr), height, width)

@@ -12,8 +12,9 @@ from matplotlib import cbook
 from matplotlib.image import imread
 
 from robustbench_bilateral.corruptions import CORRUPTIONS, apply_corruption
-from robustbench_bilateral.corruptions.chunking import CHUNK_VALUES, chunk_bounds, huge_page_empty
+from robustbench_bilateral.corruptions.chunking import CHUNK_VALUES, chunk_bounds, huge_page_empty, per_chunk
 from robustbench_bilateral.corruptions.severity import level
+from robustbench_bilateral.corruptions.spatter import SHADING_CHUNK_VALUES, canny, chamfer_distance, shade, water_shading
 from robustbench_bilateral.engine.parallel import one_intra_op_thread
 from robustbench_bilateral.rng import ExampleRNG
 
@@ -54,7 +55,23 @@ def test_chunks_give_the_whole_batchs_numbers(name, severity):
     assert torch.equal(chunked, whole_batch(name, images, severity))
 
 
-@pytest.mark.parametrize("name", ("shot_noise", "glass_blur", "jpeg_compression", "elastic_transform"))
+@pytest.mark.parametrize("cap", (20.0, 5.5))
+def test_spatter_shading_by_chunks_equals_the_whole_batch(cap):
+    stored = (photographs().mean(dim=1, keepdim=True) * 255.0).floor()
+    assert chunk_bounds(len(stored), stored[0].numel(), SHADING_CHUNK_VALUES) == [(0, 5), (5, 8)]
+    whole = shade(chamfer_distance(canny(stored), cap), cap, stored.dtype)
+    assert torch.equal(water_shading(stored, cap), whole)
+    with one_intra_op_thread():
+        assert torch.equal(water_shading(stored, cap), whole)
+
+
+def test_per_chunk_concatenates_the_chunks_in_order():
+    values = torch.arange(5 * 3 * 4, dtype=torch.float32).view(5, 3, 4)
+    assert torch.equal(per_chunk(lambda part: part * 2 + part[:, :1], values, limit=24), values * 2 + values[:, :1])
+    assert per_chunk(lambda part: part + 1, values[:0], limit=24).shape == (0, 3, 4)
+
+
+@pytest.mark.parametrize("name", ("shot_noise", "glass_blur", "jpeg_compression", "elastic_transform", "spatter"))
 def test_one_thread_gives_the_numbers_of_parallel_chunks(name):
     if torch.get_num_threads() < 2:
         pytest.skip("needs 2 CPU threads")

@@ -48,6 +48,17 @@ def huge_page_empty(images: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(np.empty(tuple(images.shape), dtype=dtype))
 
 
+def per_chunk(work: Callable[[torch.Tensor], torch.Tensor], tensor: torch.Tensor, limit: int = CHUNK_VALUES) -> torch.Tensor:
+    """``work(tensor)`` for work that maps each example (dim 0) on its own, computed in chunks
+    of at most ``limit`` values (``chunk_bounds``) as ``in_chunks`` runs them, and concatenated;
+    exact wherever ``work`` is (integer and boolean steps, sums of integers)."""
+    bounds = chunk_bounds(len(tensor), tensor[0].numel(), limit) if len(tensor) else []
+    if tensor.device.type != "cpu" or len(bounds) < 2:
+        return work(tensor)
+    parts = map_batches(lambda start, stop: work(tensor[start:stop]), bounds, torch.get_num_threads() > 1)
+    return torch.cat(list(parts))
+
+
 def in_chunks(work: Callable[[torch.Tensor, ExampleRNG], torch.Tensor], images: torch.Tensor, rng: ExampleRNG) -> torch.Tensor:
     """``work(images, rng)``, an (N, C, H, W) batch of the images' shape and dtype, computed chunk
     by chunk (``chunk_bounds``): chunk ``[start, stop)`` gets ``images[start:stop]`` and

@@ -51,7 +51,8 @@ def huge_page_empty(images: torch.Tensor) -> torch.Tensor:
 def per_chunk(work: Callable[[torch.Tensor], torch.Tensor], tensor: torch.Tensor, limit: int = CHUNK_VALUES) -> torch.Tensor:
     """``work(tensor)`` for work that maps each example (dim 0) on its own, computed in chunks
     of at most ``limit`` values (``chunk_bounds``) as ``in_chunks`` runs them, and concatenated;
-    exact wherever ``work`` is (integer and boolean steps, sums of integers)."""
+    exact wherever ``work`` is (integer and boolean steps, sums of integers). Off the CPU, or when
+    the tensor fits in one chunk, one call on the whole tensor."""
     bounds = chunk_bounds(len(tensor), tensor[0].numel(), limit) if len(tensor) else []
     if tensor.device.type != "cpu" or len(bounds) < 2:
         return work(tensor)

@@ -42,8 +42,8 @@ CHAMFER_COSTS = (65536, 91750, 143976)
 EMBOSS = torch.tensor([[-2.0, -1.0, 0.0], [-1.0, 1.0, 1.0], [0.0, 1.0, 2.0]])
 SUM3 = torch.ones(3, 3)
 SHADING_CHUNK_VALUES = 1 << 18
-"""Pixels per chunk of the Canny and shading steps: about 30 temporaries each, a chunk's 1 MB of
-int32 stays in a core's cache (5 images at 224 px)."""
+"""Pixels per chunk of the Canny and shading steps (5 images at 224 px): each of their int32, float32
+and float64 temporaries of a chunk (1-2 MB) stays in a core's cache."""
 
 
 def sobel(levels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -164,8 +164,8 @@ def equalise(levels: torch.Tensor) -> torch.Tensor:
 def water_shading(stored: torch.Tensor, cap: float) -> torch.Tensor:
     """The 8-bit shading of the water drops of an 8-bit liquid layer (N, 1, H, W): chamfer distance
     to the Canny edges, 3x3 mean truncated, equalised, embossed, 3x3 mean rounded. The chamfer
-    passes, whose cost is per row of the batch, run on the whole batch; the steps before and after
-    them, each exact, run by chunks of images (``per_chunk``)."""
+    passes, which make a few calls per image row whatever the batch size, run on the whole batch;
+    the steps before and after them, each exact, run by chunks of images (``per_chunk``)."""
     distance = chamfer_distance(per_chunk(canny, stored, SHADING_CHUNK_VALUES), cap)
     return per_chunk(lambda part: shade(part, cap, stored.dtype), distance, SHADING_CHUNK_VALUES)
 

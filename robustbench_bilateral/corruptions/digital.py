@@ -74,11 +74,15 @@ def take_rows(images: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 
 def box_shrink_rows(images: torch.Tensor, taps: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     """``M @ x`` down the rows (dim -2) for the box matrix M of ``taps``: ``sum_t w_it x_(index_it)``,
-    the t taps of each output row taken as whole rows and summed in order (equal to the matrix
-    product up to float rounding, 3e-7)."""
+    the t taps of each output row taken as whole rows, weighed, and added in order of t (equal to
+    the matrix product up to float rounding, 3e-7)."""
     index, weight = taps
-    gathered = take_rows(images, index).unflatten(-2, weight.shape)
-    return gathered.mul_(weight.to(images).unsqueeze(-1)).sum(dim=-2)
+    gathered = take_rows(images, index).unflatten(-2, weight.shape).mul_(weight.to(images).unsqueeze(-1))
+    weighed = gathered.unbind(-2)
+    total = weighed[0] + weighed[1] if len(weighed) > 1 else weighed[0].clone()
+    for tap in weighed[2:]:
+        total += tap
+    return total
 
 
 def pixelate_size(size: int, fraction: float) -> tuple[int, torch.Tensor]:

@@ -36,6 +36,13 @@ def chunk_bounds(count: int, values_per_example: int, limit: int = CHUNK_VALUES)
     return [(start, min(start + size, count)) for start in range(0, count, size)]
 
 
+def cpu_chunk_bounds(tensor: torch.Tensor, limit: int) -> list[tuple[int, int]]:
+    """``chunk_bounds`` of a batch on the CPU when it makes two chunks or more, else ``[]`` (one
+    call on the whole batch)."""
+    bounds = chunk_bounds(len(tensor), tensor[0].numel(), limit) if len(tensor) and tensor.device.type == "cpu" else []
+    return bounds if len(bounds) > 1 else []
+
+
 def huge_page_empty(images: torch.Tensor) -> torch.Tensor:
     """An uninitialised CPU tensor shaped and typed like ``images``, from numpy's allocator where
     numpy has the dtype: numpy asks the kernel to back large arrays with transparent huge pages
@@ -53,8 +60,8 @@ def per_chunk(work: Callable[[torch.Tensor], torch.Tensor], tensor: torch.Tensor
     of at most ``limit`` values (``chunk_bounds``) as ``in_chunks`` runs them, and concatenated;
     exact wherever ``work`` is (integer and boolean steps, sums of integers). Off the CPU, or when
     the tensor fits in one chunk, one call on the whole tensor."""
-    bounds = chunk_bounds(len(tensor), tensor[0].numel(), limit) if len(tensor) else []
-    if tensor.device.type != "cpu" or len(bounds) < 2:
+    bounds = cpu_chunk_bounds(tensor, limit)
+    if not bounds:
         return work(tensor)
     parts = map_batches(lambda start, stop: work(tensor[start:stop]), bounds, torch.get_num_threads() > 1)
     return torch.cat(list(parts))
@@ -64,8 +71,8 @@ def in_chunks(work: Callable[[torch.Tensor, ExampleRNG], torch.Tensor], images: 
     """``work(images, rng)``, an (N, C, H, W) batch of the images' shape and dtype, computed chunk
     by chunk (``chunk_bounds``): chunk ``[start, stop)`` gets ``images[start:stop]`` and
     ``rng.rows(start, stop)`` and writes its rows of the output while they are in cache."""
-    bounds = chunk_bounds(len(images), images[0].numel()) if len(images) else []
-    if images.device.type != "cpu" or len(bounds) < 2:
+    bounds = cpu_chunk_bounds(images, CHUNK_VALUES)
+    if not bounds:
         return work(images, rng)
     out = huge_page_empty(images)
 
